@@ -1,0 +1,18 @@
+//! Cryptography of the protocol (spec §4), all RustCrypto: HKDF-SHA256 key schedule,
+//! HMAC-SHA256 tags and MACs, AES-128-CMAC beacon MAC, AES-256-GCM seals, RSA-OAEP and
+//! RSA-PSS. Every MAC or tag comparison is constant time (**LK-CRY-1**); every secret
+//! type zeroizes on drop (**LK-CRY-2**) and prints no key material in `Debug`
+//! (**LK-CRY-3**).
+
+mod cmac_short;
+mod kdf;
+mod mac;
+pub mod rsa;
+mod seal;
+mod secret;
+
+pub use cmac_short::ShortCmac;
+pub use kdf::{SessionKeys, derive_session_keys};
+pub use mac::{beacon_mac, beacon_tag, ct_eq, lock_mac, response_mac, MacContext};
+pub use seal::{open_guest_grant, open_request, seal_guest_grant, seal_request};
+pub use secret::{EnrollmentKey, SessionKey};

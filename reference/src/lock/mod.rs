@@ -1,0 +1,629 @@
+//! The lock (spec §7.2): installs grants, verifies beacons, issues challenges and checks
+//! responses. Sans-IO: the driver feeds radio and MQTT inputs with `now` and executes the
+//! returned outcomes (unlock, ATT result, events).
+//!
+//! Memory is bounded by the configured caps; at a cap the lock refuses (fails closed) with a
+//! reason instead of evicting live state.
+
+mod config;
+mod revocations;
+mod sessions;
+mod tag_index;
+
+use alloc::collections::BinaryHeap;
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+
+use hashbrown::HashMap;
+
+pub use config::{ConfigError, LockConfig};
+pub(crate) use config::check as config_check;
+use revocations::Revocations;
+use sessions::{Session, Sessions};
+use tag_index::{TagEntry, TagIndex, TagMap};
+
+use crate::constants::STEP_WINDOW;
+use crate::crypto::rsa::{DS_LOCK_EVENT, DS_LOCK_GRANT, DS_REVOCATION};
+use crate::crypto::{self, MacContext, ct_eq, derive_session_keys};
+use crate::frame::{
+    BeaconView, Challenge, EventKind, LockEvent, LockGrantView, MessageType, ResponseView,
+    RevocationView, SelectView, append_signature,
+};
+use crate::time::Clock;
+use crate::{EventId, GrantId, GuestId, Reason, SessionId, Step, UnixMillis};
+
+/// Identifies one GATT connection, chosen by the driver. It routes the operations of one
+/// connection; it is never an identity (phones randomise their addresses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// A beacon that passed every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeaconOutcome {
+    /// A new pending authentication was armed for this session.
+    Armed {
+        /// The session.
+        session_id: SessionId,
+        /// Its guest.
+        guest_id: GuestId,
+        /// The beacon's step.
+        step: Step,
+        /// The beacon's attempt.
+        attempt: u16,
+    },
+    /// The same beacon again while its authentication is pending: nothing changes.
+    AlreadyPending,
+}
+
+/// A response that passed every check: the driver MUST unlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unlock {
+    /// The session that authenticated.
+    pub session_id: SessionId,
+    /// Its grant.
+    pub grant_id: GrantId,
+    /// Its guest.
+    pub guest_id: GuestId,
+}
+
+/// A grant that passed every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantOutcome {
+    /// The session is installed.
+    Installed {
+        /// The grant.
+        grant_id: GrantId,
+        /// Its session.
+        session_id: SessionId,
+        /// Its guest.
+        guest_id: GuestId,
+        /// End of validity, Unix seconds.
+        not_after: u64,
+    },
+    /// The same grant was already installed (MQTT may deliver a QoS 1 message twice).
+    AlreadyInstalled,
+}
+
+/// A revocation that passed every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationOutcome {
+    /// The revoked grant.
+    pub grant_id: GrantId,
+    /// Whether a live session was removed (false if it was not installed yet or expired).
+    pub session_removed: bool,
+}
+
+/// What a message on the lock's grants topic did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageOutcome {
+    /// A LockGrant.
+    Grant(GrantOutcome),
+    /// A Revocation.
+    Revocation(RevocationOutcome),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    slot: u32,
+    session_id: SessionId,
+    step: Step,
+    attempt: u16,
+    armed_at: UnixMillis,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Outstanding {
+    slot: u32,
+    grant_id: GrantId,
+    mac: MacContext,
+    issued_at: UnixMillis,
+}
+
+/// Beacons that armed an authentication: `(session, step, attempt)`.
+type ReplayKey = (SessionId, Step, u16);
+
+/// Counts of the lock's state, for monitoring and the memory-bound tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LockStats {
+    /// Installed sessions.
+    pub sessions: usize,
+    /// Tags indexed (≈ 3 per session).
+    pub tags: usize,
+    /// Pending authentications.
+    pub pending: usize,
+    /// Outstanding challenges.
+    pub challenges: usize,
+    /// Replay cache entries.
+    pub replay: usize,
+    /// Remembered revocations.
+    pub revocations: usize,
+}
+
+/// The lock's state machine.
+#[derive(Debug)]
+pub struct Lock {
+    cfg: LockConfig,
+    clock: Clock,
+    sessions: Sessions,
+    expiry: BinaryHeap<Reverse<(u64, u32, GrantId)>>,
+    tags: TagIndex,
+    indexed: Option<Step>,
+    pending: TagMap<Pending>,
+    replay: HashMap<ReplayKey, ()>,
+    challenges: HashMap<ConnId, Outstanding>,
+    revocations: Revocations,
+}
+
+fn tag_u64(tag: &[u8; 8]) -> u64 {
+    u64::from_be_bytes(*tag)
+}
+
+impl Lock {
+    /// A lock with no sessions. Fails if a tunable is out of range.
+    pub fn new(cfg: LockConfig) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(Self {
+            sessions: Sessions::with_capacity(cfg.max_sessions.min(1024)),
+            expiry: BinaryHeap::new(),
+            tags: TagIndex::with_capacity(cfg.max_sessions.min(1024) * 3),
+            indexed: None,
+            pending: TagMap::default(),
+            replay: HashMap::new(),
+            challenges: HashMap::new(),
+            revocations: Revocations::new(cfg.revocation_capacity),
+            clock: Clock::default(),
+            cfg,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LockConfig {
+        &self.cfg
+    }
+
+    /// Sizes of the internal tables.
+    pub fn stats(&self) -> LockStats {
+        LockStats {
+            sessions: self.sessions.len(),
+            tags: self.tags.len(),
+            pending: self.pending.len(),
+            challenges: self.challenges.len(),
+            replay: self.replay.len(),
+            revocations: self.revocations.len(),
+        }
+    }
+
+    /// Whether a session with this id is installed.
+    pub fn has_session(&self, id: &SessionId) -> bool {
+        self.sessions.by_session_id(id).is_some()
+    }
+
+    // ---------------------------------------------------------------- time
+
+    fn tick(&mut self, now: UnixMillis) -> UnixMillis {
+        let now = self.clock.observe(now);
+        let step = now.step();
+        if self.indexed != Some(step) {
+            self.reindex(step);
+        }
+        now
+    }
+
+    /// Moves the tag index to cover `step − 1 ..= step + 1` and drops replay entries that
+    /// left the window (a beacon of such a step fails LK-ADV-2 anyway).
+    fn reindex(&mut self, step: Step) {
+        let lo = Step(step.0.saturating_sub(STEP_WINDOW));
+        let hi = Step(step.0.saturating_add(STEP_WINDOW));
+        let tags = &mut self.tags;
+        for (slot, s) in self.sessions.iter_mut() {
+            for t in s.tags.iter_mut() {
+                if let Some((ts, tag)) = *t {
+                    if ts < lo || ts > hi {
+                        tags.remove(tag, TagEntry { slot, step: ts });
+                        *t = None;
+                    }
+                }
+            }
+            for st in lo.0..=hi.0 {
+                let st = Step(st);
+                if s.tags.iter().any(|t| matches!(t, Some((ts, _)) if *ts == st)) {
+                    continue;
+                }
+                let tag = tag_u64(&crypto::beacon_tag(&s.keys.tag, st));
+                tags.insert(tag, TagEntry { slot, step: st });
+                if let Some(free) = s.tags.iter_mut().find(|t| t.is_none()) {
+                    *free = Some((st, tag));
+                }
+            }
+        }
+        self.replay.retain(|(_, st, _), _| *st >= lo);
+        self.indexed = Some(step);
+    }
+
+    fn index_session(&mut self, slot: u32) {
+        let Some(step) = self.indexed else { return };
+        let Some(s) = self.sessions.get_mut(slot) else { return };
+        let lo = step.0.saturating_sub(STEP_WINDOW);
+        for (i, st) in (lo..=step.0.saturating_add(STEP_WINDOW)).enumerate() {
+            let tag = tag_u64(&crypto::beacon_tag(&s.keys.tag, Step(st)));
+            if let Some(t) = s.tags.get_mut(i) {
+                *t = Some((Step(st), tag));
+            }
+            self.tags.insert(tag, TagEntry { slot, step: Step(st) });
+        }
+    }
+
+    fn remove_session(&mut self, slot: u32) -> Option<Session> {
+        let s = self.sessions.remove(slot)?;
+        for (st, tag) in s.tags.iter().flatten() {
+            self.tags.remove(*tag, TagEntry { slot, step: *st });
+        }
+        self.pending.retain(|_, p| p.slot != slot);
+        Some(s)
+    }
+
+    /// When the driver must call [`handle_timeout`](Self::handle_timeout) next: the next
+    /// step boundary, session expiry, pending or challenge expiry, whichever is first.
+    pub fn poll_timeout(&self) -> Option<UnixMillis> {
+        let mut t = self.indexed.map(|s| s.next_start());
+        let mut consider = |x: UnixMillis| t = Some(t.map_or(x, |y| y.min(x)));
+        if let Some(Reverse((na, _, _))) = self.expiry.peek() {
+            consider(UnixMillis::from_secs(*na));
+        }
+        for p in self.pending.values() {
+            consider(p.armed_at.plus_ms(self.cfg.connection_window_ms + 1));
+        }
+        for c in self.challenges.values() {
+            consider(c.issued_at.plus_ms(self.cfg.response_budget_ms + 1));
+        }
+        t
+    }
+
+    /// Advances timers: re-indexes tags at a step boundary, purges expired sessions,
+    /// pending authentications, challenges and revocations.
+    pub fn handle_timeout(&mut self, now: UnixMillis) {
+        let now = self.tick(now);
+        let now_s = now.secs();
+        while let Some(Reverse((na, slot, grant))) = self.expiry.peek().copied() {
+            if na > now_s {
+                break;
+            }
+            self.expiry.pop();
+            if self.sessions.get(slot).is_some_and(|s| s.grant_id == grant) {
+                self.remove_session(slot);
+            }
+        }
+        let window = self.cfg.connection_window_ms;
+        self.pending.retain(|_, p| now.since(p.armed_at) <= window);
+        let budget = self.cfg.response_budget_ms;
+        self.challenges.retain(|_, c| now.since(c.issued_at) <= budget);
+        self.revocations.purge(now_s);
+    }
+
+    // ---------------------------------------------------------------- beacons
+
+    /// A manufacturer-data record heard by the scanner (spec §7.2.2, LK-ADV-1..9).
+    /// `rssi` in dBm. This is the hot path: no allocation, one AES block, one hash lookup.
+    pub fn handle_beacon(
+        &mut self,
+        now: UnixMillis,
+        company_id: u16,
+        payload: &[u8],
+        rssi: i16,
+    ) -> Result<BeaconOutcome, Reason> {
+        // LK-ADV-1: other companies' adverts are noise; reject before any other work.
+        if company_id != self.cfg.company_id {
+            return Err(Reason::ForeignCompany);
+        }
+        let now = self.tick(now);
+        let b = BeaconView::parse(payload)?;
+        // LK-ADV-2: step window ±1.
+        let cur = self.indexed.unwrap_or(now.step());
+        let step = b.step();
+        if step.0 < cur.0.saturating_sub(STEP_WINDOW) {
+            return Err(Reason::StaleStep);
+        }
+        if step.0 > cur.0.saturating_add(STEP_WINDOW) {
+            return Err(Reason::FutureStep);
+        }
+        // LK-ADV-3: the tag names a session for exactly this step.
+        let tag = tag_u64(&b.tag());
+        let entry = self.tags.find(tag, step).ok_or(Reason::UnknownTag)?;
+        // LK-ADV-4: proximity gate.
+        if rssi < self.cfg.rssi_threshold_dbm {
+            return Err(Reason::RssiTooLow);
+        }
+        let s = self.sessions.get(entry.slot).ok_or(Reason::UnknownTag)?;
+        // LK-ADV-5: AES-CMAC, constant-time comparison.
+        let mut input = [0u8; 15];
+        input.copy_from_slice(b.mac_input());
+        if !ct_eq(&crypto::beacon_mac(&s.cmac, &input), b.mac()) {
+            return Err(Reason::BadBeaconMac);
+        }
+        // LK-ADV-6: the grant's validity.
+        let now_s = now.secs();
+        if now_s < s.not_before {
+            return Err(Reason::SessionNotYetValid);
+        }
+        if now_s >= s.not_after {
+            return Err(Reason::SessionExpired);
+        }
+        let (session_id, guest_id, attempt) = (s.session_id, s.guest_id, b.attempt());
+        // LK-ADV-7: a beacon arms at most one authentication.
+        let key = (session_id, step, attempt);
+        if self.replay.contains_key(&key) {
+            return match self.pending.get(&tag) {
+                Some(p) if p.step == step && p.attempt == attempt => Ok(BeaconOutcome::AlreadyPending),
+                _ => Err(Reason::Replay),
+            };
+        }
+        // One pending authentication per session: a new attempt replaces the previous one.
+        let previous = self.sessions.get(entry.slot).and_then(|s| s.pending_tag);
+        let replaces = previous.is_some_and(|t| self.pending.contains_key(&t));
+        // LK-ADV-8: pending cap.
+        if !replaces && self.pending.len() >= self.cfg.max_pending {
+            return Err(Reason::PendingCapReached);
+        }
+        // LK-ADV-9: replay cache cap (entries outside the window were dropped at reindex).
+        if self.replay.len() >= self.cfg.replay_capacity {
+            return Err(Reason::ReplayCacheFull);
+        }
+        if let Some(t) = previous {
+            self.pending.remove(&t);
+        }
+        self.replay.insert(key, ());
+        self.pending.insert(tag, Pending { slot: entry.slot, session_id, step, attempt, armed_at: now });
+        if let Some(s) = self.sessions.get_mut(entry.slot) {
+            s.pending_tag = Some(tag);
+        }
+        Ok(BeaconOutcome::Armed { session_id, guest_id, step, attempt })
+    }
+
+    // ---------------------------------------------------------------- GATT
+
+    /// A Select written on connection `conn` (spec §7.2.3, LK-SEL-1..4, LK-CHL-1). Returns
+    /// the challenge the driver serves to reads of the challenge characteristic on `conn`.
+    pub fn handle_select<R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        now: UnixMillis,
+        conn: ConnId,
+        payload: &[u8],
+        rng: &mut R,
+    ) -> Result<Challenge, Reason> {
+        let now = self.tick(now);
+        let sel = SelectView::parse(payload)?;
+        let tag = tag_u64(&sel.tag());
+        // LK-SEL-1: a pending authentication armed by the beacon with this tag and attempt.
+        let p = match self.pending.get(&tag) {
+            Some(p) if p.attempt == sel.attempt() => *p,
+            _ => return Err(Reason::NoPendingAuth),
+        };
+        // LK-SEL-2: within the connection window (the pending entry is dropped either way).
+        if now.since(p.armed_at) > self.cfg.connection_window_ms {
+            self.pending.remove(&tag);
+            return Err(Reason::ConnectionWindowExpired);
+        }
+        // LK-SEL-3: challenge cap (a connection's new Select replaces its old challenge).
+        let budget = self.cfg.response_budget_ms;
+        self.challenges.retain(|_, c| now.since(c.issued_at) <= budget);
+        if !self.challenges.contains_key(&conn) && self.challenges.len() >= self.cfg.max_challenges {
+            return Err(Reason::ChallengeCapReached);
+        }
+        let s = self.sessions.get(p.slot).ok_or(Reason::NoPendingAuth)?;
+        // LK-CHL-1: fresh nonce from the CSPRNG.
+        let mut nonce = [0u8; 12];
+        rng.fill_bytes(&mut nonce);
+        let mac = MacContext {
+            lock_id: self.cfg.lock_id,
+            session_id: p.session_id,
+            nonce,
+            lock_time: now.secs_u32(),
+            step: p.step,
+            attempt: p.attempt,
+        };
+        let lock_mac = crypto::lock_mac(&s.keys.chal, &mac);
+        let grant_id = s.grant_id;
+        // LK-SEL-4: the pending authentication is consumed.
+        self.pending.remove(&tag);
+        self.challenges.insert(conn, Outstanding { slot: p.slot, grant_id, mac, issued_at: now });
+        Ok(Challenge { nonce, lock_time: mac.lock_time, session_id: p.session_id, lock_mac })
+    }
+
+    /// A Response written on connection `conn` (spec §7.2.4, LK-RSP-1..7). `Ok` means the
+    /// driver MUST unlock and answer the write with success; `Err` is answered with the ATT
+    /// error `reason.att_code()`.
+    pub fn handle_response(&mut self, now: UnixMillis, conn: ConnId, payload: &[u8]) -> Result<Unlock, Reason> {
+        let now = self.tick(now);
+        // LK-RSP-1 and LK-RSP-2: an outstanding challenge, consumed whatever follows.
+        let ch = self.challenges.remove(&conn).ok_or(Reason::NoChallenge)?;
+        let r = ResponseView::parse(payload)?;
+        // LK-RSP-3: response budget.
+        if now.since(ch.issued_at) > self.cfg.response_budget_ms {
+            return Err(Reason::LateResponse);
+        }
+        // LK-RSP-7: the session is still live.
+        if self.revocations.contains(&ch.grant_id) {
+            return Err(Reason::SessionRevoked);
+        }
+        let s = match self.sessions.get(ch.slot) {
+            Some(s) if s.grant_id == ch.grant_id => s,
+            _ => return Err(Reason::SessionExpired),
+        };
+        if now.secs() >= s.not_after {
+            return Err(Reason::SessionExpired);
+        }
+        // LK-RSP-4: bound to the arming beacon's step.
+        if r.step() != ch.mac.step {
+            return Err(Reason::StepMismatch);
+        }
+        // LK-RSP-5: the phone's clock.
+        if u64::from(r.phone_time()).abs_diff(now.secs()) > self.cfg.max_clock_skew_s {
+            return Err(Reason::ClockSkew);
+        }
+        // LK-RSP-6: the response MAC, constant time.
+        let want = crypto::response_mac(&s.keys.resp, &ch.mac, r.phone_time());
+        if !ct_eq(&want, r.mac()) {
+            return Err(Reason::BadResponseMac);
+        }
+        Ok(Unlock { session_id: s.session_id, grant_id: s.grant_id, guest_id: s.guest_id })
+    }
+
+    /// The GATT connection closed: its challenge (if any) is dropped.
+    pub fn handle_disconnect(&mut self, conn: ConnId) {
+        self.challenges.remove(&conn);
+    }
+
+    // ---------------------------------------------------------------- MQTT
+
+    /// A payload from the lock's grants topic: a LockGrant or a Revocation.
+    pub fn handle_message<R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        now: UnixMillis,
+        payload: &[u8],
+        rng: &mut R,
+    ) -> Result<MessageOutcome, Reason> {
+        match MessageType::of(payload)? {
+            MessageType::LockGrant => self.handle_grant(now, payload, rng).map(MessageOutcome::Grant),
+            MessageType::Revocation => self.handle_revocation(now, payload).map(MessageOutcome::Revocation),
+            _ => Err(Reason::WrongType),
+        }
+    }
+
+    /// A LockGrant (spec §7.2.1, LK-GRT-1..9).
+    pub fn handle_grant<R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        now: UnixMillis,
+        payload: &[u8],
+        rng: &mut R,
+    ) -> Result<GrantOutcome, Reason> {
+        let now = self.tick(now);
+        let now_s = now.secs();
+        let g = LockGrantView::parse(payload)?;
+        let h = g.header;
+        // LK-GRT-1
+        if h.lock_id != self.cfg.lock_id {
+            return Err(Reason::WrongLock);
+        }
+        // LK-GRT-2: nothing of the grant is used before its signature verifies.
+        if !self.cfg.issuer_key.verify(DS_LOCK_GRANT, g.signed, g.signature) {
+            return Err(Reason::BadSignature);
+        }
+        // LK-GRT-4
+        if h.not_before >= h.not_after || h.not_after - h.not_before > self.cfg.max_grant_validity_s {
+            return Err(Reason::InvalidValidity);
+        }
+        // LK-GRT-5
+        if now_s >= h.not_after {
+            return Err(Reason::GrantExpired);
+        }
+        // LK-GRT-6
+        if h.issued_at > now_s.saturating_add(self.cfg.max_clock_skew_s) {
+            return Err(Reason::IssuedInFuture);
+        }
+        // LK-GRT-7 and LK-REV-4
+        if self.revocations.revokes(&h.grant_id, h.issued_at) {
+            return Err(Reason::GrantRevoked);
+        }
+        if let Some(slot) = self.sessions.by_grant_id(&h.grant_id) {
+            return match self.sessions.get(slot) {
+                Some(s) if s.session_id == h.session_id => Ok(GrantOutcome::AlreadyInstalled),
+                _ => Err(Reason::SessionIdCollision),
+            };
+        }
+        // LK-GRT-8
+        if self.sessions.by_session_id(&h.session_id).is_some() {
+            return Err(Reason::SessionIdCollision);
+        }
+        // LK-GRT-9: expired sessions make room first.
+        if self.sessions.len() >= self.cfg.max_sessions {
+            self.handle_timeout(now);
+            if self.sessions.len() >= self.cfg.max_sessions {
+                return Err(Reason::SessionCapReached);
+            }
+        }
+        // LK-GRT-3: the private-key operation comes last, after every cheap check.
+        let k_s = self
+            .cfg
+            .lock_key
+            .unwrap_session_key(rng, g.header_bytes, g.wrapped)
+            .ok_or(Reason::UnwrapFailed)?;
+        let keys = derive_session_keys(&k_s, &self.cfg.lock_id, &h.session_id);
+        let slot = self.sessions.insert(Session {
+            grant_id: h.grant_id,
+            session_id: h.session_id,
+            guest_id: h.guest_id,
+            not_before: h.not_before,
+            not_after: h.not_after,
+            cmac: keys.beacon_cmac(),
+            keys,
+            tags: [None; 3],
+            pending_tag: None,
+        });
+        self.index_session(slot);
+        self.expiry.push(Reverse((h.not_after, slot, h.grant_id)));
+        Ok(GrantOutcome::Installed {
+            grant_id: h.grant_id,
+            session_id: h.session_id,
+            guest_id: h.guest_id,
+            not_after: h.not_after,
+        })
+    }
+
+    /// A Revocation (spec §7.2.5, LK-REV-1..4).
+    pub fn handle_revocation(&mut self, now: UnixMillis, payload: &[u8]) -> Result<RevocationOutcome, Reason> {
+        let now = self.tick(now);
+        let r = RevocationView::parse(payload)?;
+        let f = r.fields;
+        // LK-REV-1
+        if f.lock_id != self.cfg.lock_id {
+            return Err(Reason::WrongLock);
+        }
+        // LK-REV-2
+        if !self.cfg.issuer_key.verify(DS_REVOCATION, r.signed, r.signature) {
+            return Err(Reason::BadSignature);
+        }
+        // LK-REV-4: remembered until the grant would have expired anyway.
+        if f.expires_at > now.secs() {
+            self.revocations.insert(f.grant_id, f.issued_at, f.expires_at);
+        }
+        // LK-REV-3: the session and its pending authentication go at once; an outstanding
+        // challenge stays only to be answered with `session_revoked`.
+        let slot = self.sessions.by_grant_id(&f.grant_id);
+        let session_removed = match slot {
+            Some(slot) => self.remove_session(slot).is_some(),
+            None => false,
+        };
+        Ok(RevocationOutcome { grant_id: f.grant_id, session_removed })
+    }
+
+    // ---------------------------------------------------------------- events
+
+    /// Builds a signed LockEvent (spec §6.6) for the driver to publish on the events topic.
+    pub fn signed_event<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        now: UnixMillis,
+        kind: EventKind,
+        reason: Option<Reason>,
+        grant_id: GrantId,
+        session_id: SessionId,
+        rng: &mut R,
+    ) -> Vec<u8> {
+        let ev = LockEvent {
+            lock_id: self.cfg.lock_id,
+            event_id: EventId::random(rng),
+            timestamp_ms: now.0,
+            kind,
+            reason: reason.map_or(0, Reason::code),
+            grant_id,
+            session_id,
+        };
+        let mut out = Vec::with_capacity(71 + self.cfg.lock_key.size());
+        ev.encode_unsigned(&mut out);
+        let sig = self.cfg.lock_key.sign(rng, DS_LOCK_EVENT, &out);
+        // The lock's own key has a valid size, so the signature length is in range.
+        if append_signature(&mut out, &sig).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
