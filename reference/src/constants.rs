@@ -31,44 +31,96 @@ impl<T: PartialOrd + Copy> Tunable<T> {
 }
 
 /// Minimum RSSI (dBm) of a beacon the lock accepts.
-pub const RSSI_THRESHOLD_DBM: Tunable<i16> =
-    Tunable { name: "rssi_threshold_dbm", default: -70, min: -127, max: 20 };
+pub const RSSI_THRESHOLD_DBM: Tunable<i16> = Tunable {
+    name: "rssi_threshold_dbm",
+    default: -70,
+    min: -127,
+    max: 20,
+};
 /// How long after a beacon arms an authentication the guest may Select it.
-pub const CONNECTION_WINDOW_MS: Tunable<u64> =
-    Tunable { name: "connection_window_ms", default: 10_000, min: 1_000, max: 60_000 };
+pub const CONNECTION_WINDOW_MS: Tunable<u64> = Tunable {
+    name: "connection_window_ms",
+    default: 10_000,
+    min: 1_000,
+    max: 60_000,
+};
 /// How long after issuing a challenge the lock accepts the response.
-pub const RESPONSE_BUDGET_MS: Tunable<u64> =
-    Tunable { name: "response_budget_ms", default: 2_000, min: 100, max: 10_000 };
+pub const RESPONSE_BUDGET_MS: Tunable<u64> = Tunable {
+    name: "response_budget_ms",
+    default: 2_000,
+    min: 100,
+    max: 10_000,
+};
 /// Largest tolerated difference between the peer's clock and ours, in seconds.
-pub const MAX_CLOCK_SKEW_S: Tunable<u64> =
-    Tunable { name: "max_clock_skew_s", default: 30, min: 1, max: 300 };
+pub const MAX_CLOCK_SKEW_S: Tunable<u64> = Tunable {
+    name: "max_clock_skew_s",
+    default: 30,
+    min: 1,
+    max: 300,
+};
 /// Longest validity (not_after − not_before) of a grant, in seconds.
-pub const MAX_GRANT_VALIDITY_S: Tunable<u64> =
-    Tunable { name: "max_grant_validity_s", default: 86_400, min: 60, max: 2_678_400 };
+pub const MAX_GRANT_VALIDITY_S: Tunable<u64> = Tunable {
+    name: "max_grant_validity_s",
+    default: 86_400,
+    min: 60,
+    max: 2_678_400,
+};
 /// Most sessions a lock holds at once.
-pub const MAX_SESSIONS: Tunable<usize> =
-    Tunable { name: "max_sessions", default: 1_024, min: 1, max: 1_000_000 };
+pub const MAX_SESSIONS: Tunable<usize> = Tunable {
+    name: "max_sessions",
+    default: 1_024,
+    min: 1,
+    max: 1_000_000,
+};
 /// Most pending (armed, not yet selected) authentications a lock holds at once.
-pub const MAX_PENDING: Tunable<usize> =
-    Tunable { name: "max_pending", default: 64, min: 1, max: 65_535 };
+pub const MAX_PENDING: Tunable<usize> = Tunable {
+    name: "max_pending",
+    default: 64,
+    min: 1,
+    max: 65_535,
+};
 /// Most outstanding challenges (one per GATT connection) a lock holds at once.
-pub const MAX_CHALLENGES: Tunable<usize> =
-    Tunable { name: "max_challenges", default: 8, min: 1, max: 256 };
+pub const MAX_CHALLENGES: Tunable<usize> = Tunable {
+    name: "max_challenges",
+    default: 8,
+    min: 1,
+    max: 256,
+};
 /// Capacity of the lock's beacon replay cache.
-pub const REPLAY_CAPACITY: Tunable<usize> =
-    Tunable { name: "replay_capacity", default: 4_096, min: 16, max: 1_000_000 };
+pub const REPLAY_CAPACITY: Tunable<usize> = Tunable {
+    name: "replay_capacity",
+    default: 4_096,
+    min: 16,
+    max: 1_000_000,
+};
 /// Capacity of the lock's revocation list.
-pub const REVOCATION_CAPACITY: Tunable<usize> =
-    Tunable { name: "revocation_capacity", default: 1_024, min: 16, max: 1_000_000 };
+pub const REVOCATION_CAPACITY: Tunable<usize> = Tunable {
+    name: "revocation_capacity",
+    default: 1_024,
+    min: 16,
+    max: 1_000_000,
+};
 /// The issuer accepts requests whose timestamp is within ± this many seconds.
-pub const REQUEST_WINDOW_S: Tunable<u64> =
-    Tunable { name: "request_window_s", default: 60, min: 5, max: 600 };
+pub const REQUEST_WINDOW_S: Tunable<u64> = Tunable {
+    name: "request_window_s",
+    default: 60,
+    min: 5,
+    max: 600,
+};
 /// Capacity of the issuer's request-id replay cache.
-pub const REQUEST_CACHE_CAPACITY: Tunable<usize> =
-    Tunable { name: "request_cache_capacity", default: 65_536, min: 16, max: 10_000_000 };
+pub const REQUEST_CACHE_CAPACITY: Tunable<usize> = Tunable {
+    name: "request_cache_capacity",
+    default: 65_536,
+    min: 16,
+    max: 10_000_000,
+};
 /// Most grant requests a guest keeps outstanding.
-pub const MAX_OUTSTANDING_REQUESTS: Tunable<usize> =
-    Tunable { name: "max_outstanding_requests", default: 16, min: 1, max: 256 };
+pub const MAX_OUTSTANDING_REQUESTS: Tunable<usize> = Tunable {
+    name: "max_outstanding_requests",
+    default: 16,
+    min: 1,
+    max: 256,
+};
 
 /// RSA modulus sizes (bytes) accepted for issuer and lock keys: 2048..=4096 bits.
 pub const RSA_MIN_BYTES: usize = 256;

@@ -100,13 +100,26 @@ pub struct Guest {
     outstanding: Vec<(RequestId, LockId)>,
     grants: HashMap<LockId, Held>,
     unlocking: Option<Attempt>,
+    /// Attempt numbers used per lock in the last few steps: a repeat would be refused by the
+    /// lock's replay cache (LK-ADV-7), so a new attempt never reuses one.
+    recent_attempts: Vec<(LockId, Step, u16)>,
 }
+
+/// Most recent attempt numbers remembered (more than a guest can use in a step window).
+const RECENT_ATTEMPTS: usize = 256;
 
 impl Guest {
     /// A guest with no grants.
     pub fn new(cfg: GuestConfig) -> Result<Self, ConfigError> {
         cfg.validate()?;
-        Ok(Self { cfg, clock: Clock::default(), outstanding: Vec::new(), grants: HashMap::new(), unlocking: None })
+        Ok(Self {
+            cfg,
+            clock: Clock::default(),
+            outstanding: Vec::new(),
+            grants: HashMap::new(),
+            unlocking: None,
+            recent_attempts: Vec::new(),
+        })
     }
 
     /// The configuration.
@@ -136,7 +149,12 @@ impl Guest {
         };
         let mut nonce = [0u8; 12];
         rng.fill_bytes(&mut nonce);
-        let sealed = seal_request(&self.cfg.enrollment_key, &header, requested_validity_s, &nonce);
+        let sealed = seal_request(
+            &self.cfg.enrollment_key,
+            &header,
+            requested_validity_s,
+            &nonce,
+        );
         if self.outstanding.len() >= self.cfg.max_outstanding_requests {
             self.outstanding.remove(0);
         }
@@ -148,7 +166,11 @@ impl Guest {
     }
 
     /// A GuestGrant from the issuer (spec §7.3.1, LK-GGR-1..4).
-    pub fn handle_grant(&mut self, now: UnixMillis, payload: &[u8]) -> Result<GuestGrantInfo, Reason> {
+    pub fn handle_grant(
+        &mut self,
+        now: UnixMillis,
+        payload: &[u8],
+    ) -> Result<GuestGrantInfo, Reason> {
         let now = self.clock.observe(now);
         let g = GuestGrantView::parse(payload)?;
         let h = g.header;
@@ -180,7 +202,14 @@ impl Guest {
             not_before: h.not_before,
             not_after: h.not_after,
         };
-        self.grants.insert(h.lock_id, Held { info, cmac: keys.beacon_cmac(), keys });
+        self.grants.insert(
+            h.lock_id,
+            Held {
+                info,
+                cmac: keys.beacon_cmac(),
+                keys,
+            },
+        );
         Ok(info)
     }
 
@@ -209,9 +238,30 @@ impl Guest {
     ) -> Result<(), Reason> {
         let now = self.clock.observe(now);
         self.live_grant(&lock_id, now)?;
-        let mut a = [0u8; 2];
-        rng.fill_bytes(&mut a);
-        self.unlocking = Some(Attempt { lock_id, attempt: u16::from_be_bytes(a), phase: Phase::Advertising });
+        let step = now.step();
+        self.recent_attempts
+            .retain(|(_, s, _)| s.0.saturating_add(crate::constants::STEP_WINDOW * 2) >= step.0);
+        if self.recent_attempts.len() >= RECENT_ATTEMPTS {
+            self.recent_attempts.remove(0);
+        }
+        let attempt = loop {
+            let mut a = [0u8; 2];
+            rng.fill_bytes(&mut a);
+            let a = u16::from_be_bytes(a);
+            if !self
+                .recent_attempts
+                .iter()
+                .any(|(l, _, x)| *l == lock_id && *x == a)
+            {
+                break a;
+            }
+        };
+        self.recent_attempts.push((lock_id, step, attempt));
+        self.unlocking = Some(Attempt {
+            lock_id,
+            attempt,
+            phase: Phase::Advertising,
+        });
         Ok(())
     }
 
@@ -228,7 +278,15 @@ impl Guest {
         let step = now.step();
         let tag = crypto::beacon_tag(&h.keys.tag, step);
         let mac = crypto::beacon_mac(&h.cmac, &Beacon::mac_input(step, &tag, a.attempt));
-        Some(Beacon { step, tag, attempt: a.attempt, mac }.to_bytes())
+        Some(
+            Beacon {
+                step,
+                tag,
+                attempt: a.attempt,
+                mac,
+            }
+            .to_bytes(),
+        )
     }
 
     /// When the advertisement changes next (the next step boundary), while unlocking.
@@ -236,7 +294,10 @@ impl Guest {
         let a = self.unlocking?;
         let now = self.clock.now();
         let next = now.step().next_start();
-        let expiry = self.grants.get(&a.lock_id).map(|h| UnixMillis::from_secs(h.info.not_after));
+        let expiry = self
+            .grants
+            .get(&a.lock_id)
+            .map(|h| UnixMillis::from_secs(h.info.not_after));
         Some(expiry.map_or(next, |e| e.min(next)))
     }
 
@@ -250,16 +311,26 @@ impl Guest {
         if let Some(u) = self.unlocking.as_mut() {
             u.phase = Phase::Selected(step);
         }
-        Ok(Select { tag, attempt: a.attempt }.to_bytes())
+        Ok(Select {
+            tag,
+            attempt: a.attempt,
+        }
+        .to_bytes())
     }
 
     /// The challenge read from the lock (spec §7.3.3, LK-GST-1..5). Returns the Response to
     /// write. The guest answers only a lock that proves it holds this session for this lock.
-    pub fn handle_challenge(&mut self, now: UnixMillis, payload: &[u8]) -> Result<[u8; RESPONSE_LEN], Reason> {
+    pub fn handle_challenge(
+        &mut self,
+        now: UnixMillis,
+        payload: &[u8],
+    ) -> Result<[u8; RESPONSE_LEN], Reason> {
         let now = self.clock.observe(now);
         // LK-GST-5
         let a = self.unlocking.ok_or(Reason::NotUnlocking)?;
-        let Phase::Selected(step) = a.phase else { return Err(Reason::NotUnlocking) };
+        let Phase::Selected(step) = a.phase else {
+            return Err(Reason::NotUnlocking);
+        };
         let ch = ChallengeView::parse(payload)?;
         let h = self.grants.get(&a.lock_id).ok_or(Reason::NoGrant)?;
         // LK-GST-1
@@ -291,13 +362,24 @@ impl Guest {
         if let Some(u) = self.unlocking.as_mut() {
             u.phase = Phase::ResponseSent;
         }
-        Ok(Response { phone_time, step, mac }.to_bytes())
+        Ok(Response {
+            phone_time,
+            step,
+            mac,
+        }
+        .to_bytes())
     }
 
     /// The lock's answer to the Response write: `Ok(())` or the ATT error code. Ends the
     /// attempt either way; returns the reason the lock gave, if it refused.
     pub fn handle_write_result(&mut self, result: Result<(), u8>) -> Result<(), Option<Reason>> {
-        let was_sent = matches!(self.unlocking, Some(Attempt { phase: Phase::ResponseSent, .. }));
+        let was_sent = matches!(
+            self.unlocking,
+            Some(Attempt {
+                phase: Phase::ResponseSent,
+                ..
+            })
+        );
         self.unlocking = None;
         match result {
             Ok(()) if was_sent => Ok(()),

@@ -13,7 +13,11 @@ pub struct IdParseError {
 
 impl fmt::Display for IdParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} must be {} hex digits", self.kind, self.expected_hex_digits)
+        write!(
+            f,
+            "{} must be {} hex digits",
+            self.kind, self.expected_hex_digits
+        )
     }
 }
 
@@ -29,8 +33,14 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
-pub(crate) fn parse_hex<const N: usize>(s: &str, kind: &'static str) -> Result<[u8; N], IdParseError> {
-    let err = IdParseError { kind, expected_hex_digits: N * 2 };
+pub(crate) fn parse_hex<const N: usize>(
+    s: &str,
+    kind: &'static str,
+) -> Result<[u8; N], IdParseError> {
+    let err = IdParseError {
+        kind,
+        expected_hex_digits: N * 2,
+    };
     let b = s.as_bytes();
     if b.len() != N * 2 {
         return Err(err);

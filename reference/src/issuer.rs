@@ -8,7 +8,9 @@ use core::cmp::Reverse;
 use hashbrown::{HashMap, HashSet};
 
 use crate::constants as c;
-use crate::crypto::rsa::{DS_LOCK_EVENT, DS_LOCK_GRANT, DS_REVOCATION, RsaPrivateKey, RsaPublicKey};
+use crate::crypto::rsa::{
+    DS_LOCK_EVENT, DS_LOCK_GRANT, DS_REVOCATION, RsaPrivateKey, RsaPublicKey,
+};
 use crate::crypto::{EnrollmentKey, SessionKey, open_request, seal_guest_grant};
 use crate::frame::{
     GUEST_GRANT_LEN, GrantRequestView, GuestGrantHeader, LockEvent, LockEventView, LockGrantHeader,
@@ -61,7 +63,9 @@ impl IssuerConfig {
             self.max_grant_validity_s.saturating_add(self.backdate_s),
         )?;
         if self.max_live_grants == 0 {
-            return Err(ConfigError { name: "max_live_grants" });
+            return Err(ConfigError {
+                name: "max_live_grants",
+            });
         }
         Ok(())
     }
@@ -165,14 +169,29 @@ impl Issuer {
     }
 
     /// Enrolls (or re-enrolls) a guest.
-    pub fn add_guest(&mut self, guest: GuestId, enrollment_key: EnrollmentKey, allowed_locks: BTreeSet<LockId>) {
-        self.guests.insert(guest, GuestRecord { enrollment_key, revoked: false, allowed_locks });
+    pub fn add_guest(
+        &mut self,
+        guest: GuestId,
+        enrollment_key: EnrollmentKey,
+        allowed_locks: BTreeSet<LockId>,
+    ) {
+        self.guests.insert(
+            guest,
+            GuestRecord {
+                enrollment_key,
+                revoked: false,
+                allowed_locks,
+            },
+        );
     }
 
     /// Revokes a guest's enrollment: its later requests are refused (`guest_revoked`).
     /// Returns whether the guest was known. Revoke its live grants with [`Issuer::revoke_grant`].
     pub fn revoke_guest(&mut self, guest: &GuestId) -> bool {
-        self.guests.get_mut(guest).map(|g| g.revoked = true).is_some()
+        self.guests
+            .get_mut(guest)
+            .map(|g| g.revoked = true)
+            .is_some()
     }
 
     /// Live grants of a guest (to revoke them all).
@@ -227,7 +246,11 @@ impl Issuer {
             return Err(Reason::RequestCacheFull);
         }
         // LK-ISS-6
-        let lock_key = self.locks.get(&h.lock_id).ok_or(Reason::UnknownLock)?.clone();
+        let lock_key = self
+            .locks
+            .get(&h.lock_id)
+            .ok_or(Reason::UnknownLock)?
+            .clone();
         // LK-ISS-7
         if !guest.allowed_locks.contains(&h.lock_id) {
             return Err(Reason::NotAuthorized);
@@ -243,7 +266,11 @@ impl Issuer {
         let enrollment_key = guest.enrollment_key.clone();
         // The request counts as seen from here on, whatever happens next.
         self.seen.insert(key);
-        self.seen_expiry.push(Reverse((h.timestamp.saturating_add(w), h.guest_id, h.request_id)));
+        self.seen_expiry.push(Reverse((
+            h.timestamp.saturating_add(w),
+            h.guest_id,
+            h.request_id,
+        )));
 
         let validity = u64::from(requested).min(self.cfg.max_grant_validity_s);
         let not_before = now_s.saturating_sub(self.cfg.backdate_s);
@@ -287,9 +314,19 @@ impl Issuer {
         rng.fill_bytes(&mut nonce);
         let sealed = seal_guest_grant(&enrollment_key, &guest_header, &k_s, &nonce);
         let mut guest_grant = [0u8; GUEST_GRANT_LEN];
-        guest_header.encode(&nonce, &sealed, &mut guest_grant).map_err(|_| Reason::Truncated)?;
+        guest_header
+            .encode(&nonce, &sealed, &mut guest_grant)
+            .map_err(|_| Reason::Truncated)?;
 
-        self.live.insert(grant_id, Live { lock_id: h.lock_id, guest_id: h.guest_id, session_id, not_after });
+        self.live.insert(
+            grant_id,
+            Live {
+                lock_id: h.lock_id,
+                guest_id: h.guest_id,
+                session_id,
+                not_after,
+            },
+        );
         self.live_sessions.insert((h.lock_id, session_id));
         self.live_expiry.push(Reverse((not_after, grant_id)));
         Ok(IssuedGrant {
@@ -328,7 +365,11 @@ impl Issuer {
         rev.encode_unsigned(&mut payload);
         let sig = self.cfg.signing_key.sign(rng, DS_REVOCATION, &payload);
         append_signature(&mut payload, &sig).ok()?;
-        Some(IssuedRevocation { lock_id: live.lock_id, grant_id, payload })
+        Some(IssuedRevocation {
+            lock_id: live.lock_id,
+            grant_id,
+            payload,
+        })
     }
 
     /// A LockEvent from topic `{prefix}/locks/{topic_lock}/events` (LK-EVT-1, LK-EVT-2).
@@ -346,8 +387,14 @@ impl Issuer {
 
     /// When [`Issuer::handle_timeout`] should run next.
     pub fn poll_timeout(&self) -> Option<UnixMillis> {
-        let a = self.seen_expiry.peek().map(|Reverse((t, _, _))| UnixMillis::from_secs(t + 1));
-        let b = self.live_expiry.peek().map(|Reverse((t, _))| UnixMillis::from_secs(*t));
+        let a = self
+            .seen_expiry
+            .peek()
+            .map(|Reverse((t, _, _))| UnixMillis::from_secs(t + 1));
+        let b = self
+            .live_expiry
+            .peek()
+            .map(|Reverse((t, _))| UnixMillis::from_secs(*t));
         match (a, b) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -374,11 +421,11 @@ impl Issuer {
                 break;
             }
             self.live_expiry.pop();
-            if let Some(l) = self.live.get(&g) {
-                if l.not_after <= now_s {
-                    self.live_sessions.remove(&(l.lock_id, l.session_id));
-                    self.live.remove(&g);
-                }
+            if let Some(l) = self.live.get(&g)
+                && l.not_after <= now_s
+            {
+                self.live_sessions.remove(&(l.lock_id, l.session_id));
+                self.live.remove(&g);
             }
         }
     }

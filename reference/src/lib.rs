@@ -36,7 +36,9 @@ mod time;
 pub mod topics;
 
 pub use guest::{Guest, GuestConfig};
-pub use ids::{EventId, GrantId, GuestId, IdParseError, LockId, RequestId, RevocationId, SessionId};
+pub use ids::{
+    EventId, GrantId, GuestId, IdParseError, LockId, RequestId, RevocationId, SessionId,
+};
 pub use issuer::{Issuer, IssuerConfig};
 pub use lock::{Lock, LockConfig};
 pub use reason::{Reason, Requirement};

@@ -19,7 +19,11 @@ impl UnixMillis {
     pub const fn step(self) -> Step {
         let s = self.secs() / STEP_SECONDS;
         // u32 steps last until the year 6053; saturate rather than wrap beyond.
-        Step(if s > u32::MAX as u64 { u32::MAX } else { s as u32 })
+        Step(if s > u32::MAX as u64 {
+            u32::MAX
+        } else {
+            s as u32
+        })
     }
     /// `self + ms`, saturating.
     pub const fn plus_ms(self, ms: u64) -> Self {
@@ -32,7 +36,11 @@ impl UnixMillis {
     /// The wire form used in GATT values: u32 seconds, saturating.
     pub const fn secs_u32(self) -> u32 {
         let s = self.secs();
-        if s > u32::MAX as u64 { u32::MAX } else { s as u32 }
+        if s > u32::MAX as u64 {
+            u32::MAX
+        } else {
+            s as u32
+        }
     }
 }
 

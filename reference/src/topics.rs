@@ -40,10 +40,19 @@ pub fn lock_events_filter(prefix: &str) -> String {
 
 /// The guest id in a `{prefix}/requests/{guest_id}` topic.
 pub fn guest_of_request_topic(prefix: &str, topic: &str) -> Option<GuestId> {
-    topic.strip_prefix(prefix)?.strip_prefix("/requests/")?.parse().ok()
+    topic
+        .strip_prefix(prefix)?
+        .strip_prefix("/requests/")?
+        .parse()
+        .ok()
 }
 
 /// The lock id in a `{prefix}/locks/{lock_id}/events` topic.
 pub fn lock_of_events_topic(prefix: &str, topic: &str) -> Option<LockId> {
-    topic.strip_prefix(prefix)?.strip_prefix("/locks/")?.strip_suffix("/events")?.parse().ok()
+    topic
+        .strip_prefix(prefix)?
+        .strip_prefix("/locks/")?
+        .strip_suffix("/events")?
+        .parse()
+        .ok()
 }

@@ -60,7 +60,12 @@ fn expand(hk: &Hkdf<Sha256>, label: &[u8], lock: &LockId, session: &SessionId, o
 /// Derives the four subkeys of a session (**LK-KEY-1**).
 pub fn derive_session_keys(k_s: &SessionKey, lock: &LockId, session: &SessionId) -> SessionKeys {
     let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), k_s.expose());
-    let mut keys = SessionKeys { tag: [0; 32], adv: [0; 16], chal: [0; 32], resp: [0; 32] };
+    let mut keys = SessionKeys {
+        tag: [0; 32],
+        adv: [0; 16],
+        chal: [0; 32],
+        resp: [0; 32],
+    };
     expand(&hk, LABEL_TAG, lock, session, &mut keys.tag);
     expand(&hk, LABEL_ADV, lock, session, &mut keys.adv);
     expand(&hk, LABEL_CHAL, lock, session, &mut keys.chal);
@@ -87,7 +92,9 @@ mod tests {
         hk.expand(&info, &mut okm).unwrap();
         assert_eq!(
             okm.to_vec(),
-            h("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
+            h(
+                "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+            )
         );
     }
 

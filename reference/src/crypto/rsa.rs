@@ -54,7 +54,12 @@ impl std::error::Error for KeyError {}
 
 fn check_public(k: &rsa::PublicKey) -> Result<(), KeyError> {
     let size = k.size();
-    let e_ok = k.e().to_be_bytes().iter().skip_while(|b| **b == 0).eq([1u8, 0, 1].iter());
+    let e_ok = k
+        .e()
+        .to_be_bytes()
+        .iter()
+        .skip_while(|b| **b == 0)
+        .eq([1u8, 0, 1].iter());
     if (RSA_MIN_BYTES..=RSA_MAX_BYTES).contains(&size) && e_ok {
         Ok(())
     } else {
@@ -72,11 +77,16 @@ pub struct RsaPublicKey(rsa::PublicKey);
 
 impl RsaPrivateKey {
     /// Generates a key of `bits` (2048–4096) with e = 65537.
-    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, bits: usize) -> Result<Self, KeyError> {
+    pub fn generate<R: rand_core::CryptoRng + ?Sized>(
+        rng: &mut R,
+        bits: usize,
+    ) -> Result<Self, KeyError> {
         if !(RSA_MIN_BYTES * 8..=RSA_MAX_BYTES * 8).contains(&bits) {
             return Err(KeyError::Unsupported);
         }
-        rsa::PrivateKey::new(rng, bits).map(Self).map_err(|_| KeyError::Generation)
+        rsa::PrivateKey::new(rng, bits)
+            .map(Self)
+            .map_err(|_| KeyError::Generation)
     }
 
     /// Loads a PKCS#8 DER private key.
@@ -103,7 +113,12 @@ impl RsaPrivateKey {
     }
 
     /// RSA-PSS signature over `ds || msg`.
-    pub fn sign<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, ds: &[u8], msg: &[u8]) -> Vec<u8> {
+    pub fn sign<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        ds: &[u8],
+        msg: &[u8],
+    ) -> Vec<u8> {
         let digest = Sha256::new().chain_update(ds).chain_update(msg).finalize();
         // Signing only fails for a modulus too small for the encoding, which keys loaded here
         // cannot have; an empty signature then fails verification instead of panicking.
@@ -120,7 +135,9 @@ impl RsaPrivateKey {
         wrapped: &[u8],
     ) -> Option<SessionKey> {
         let pt = Zeroizing::new(
-            self.0.decrypt_blinded(rng, Oaep::<Sha256>::new_with_label(label.to_vec()), wrapped).ok()?,
+            self.0
+                .decrypt_blinded(rng, Oaep::<Sha256>::new_with_label(label.to_vec()), wrapped)
+                .ok()?,
         );
         let raw: [u8; 32] = pt.as_slice().try_into().ok()?;
         Some(SessionKey::from_bytes(raw))
@@ -137,7 +154,12 @@ impl RsaPublicKey {
 
     /// The SPKI DER encoding.
     pub fn to_public_key_der(&self) -> Result<Vec<u8>, KeyError> {
-        Ok(self.0.to_public_key_der().map_err(|_| KeyError::Encoding)?.as_bytes().to_vec())
+        Ok(self
+            .0
+            .to_public_key_der()
+            .map_err(|_| KeyError::Encoding)?
+            .as_bytes()
+            .to_vec())
     }
 
     /// Modulus length in bytes.
@@ -148,7 +170,9 @@ impl RsaPublicKey {
     /// Verifies an RSA-PSS signature over `ds || msg`.
     pub fn verify(&self, ds: &[u8], msg: &[u8], sig: &[u8]) -> bool {
         let digest = Sha256::new().chain_update(ds).chain_update(msg).finalize();
-        self.0.verify(Pss::<Sha256>::new_with_salt(PSS_SALT_LEN), &digest, sig).is_ok()
+        self.0
+            .verify(Pss::<Sha256>::new_with_salt(PSS_SALT_LEN), &digest, sig)
+            .is_ok()
     }
 
     /// RSA-OAEP encryption of a session key with `label`.
@@ -158,7 +182,13 @@ impl RsaPublicKey {
         label: &[u8],
         k_s: &SessionKey,
     ) -> Option<Vec<u8>> {
-        self.0.encrypt(rng, Oaep::<Sha256>::new_with_label(label.to_vec()), k_s.expose()).ok()
+        self.0
+            .encrypt(
+                rng,
+                Oaep::<Sha256>::new_with_label(label.to_vec()),
+                k_s.expose(),
+            )
+            .ok()
     }
 }
 

@@ -78,13 +78,23 @@ pub fn seal_request(
     requested_validity_s: u32,
     nonce: &[u8; 12],
 ) -> [u8; 20] {
-    seal::<4, 20>(k, nonce, &aad(DS_GRANT_REQUEST, &header.to_bytes()), &requested_validity_s.to_be_bytes())
+    seal::<4, 20>(
+        k,
+        nonce,
+        &aad(DS_GRANT_REQUEST, &header.to_bytes()),
+        &requested_validity_s.to_be_bytes(),
+    )
 }
 
 /// Opens a request's seal (**LK-ISS-3**) and returns the requested validity in seconds.
 pub fn open_request(k: &EnrollmentKey, view: &GrantRequestView<'_>) -> Result<u32, Reason> {
-    open::<4>(k, &view.nonce, &aad(DS_GRANT_REQUEST, view.header_bytes), view.sealed)
-        .map(u32::from_be_bytes)
+    open::<4>(
+        k,
+        &view.nonce,
+        &aad(DS_GRANT_REQUEST, view.header_bytes),
+        view.sealed,
+    )
+    .map(u32::from_be_bytes)
 }
 
 /// Seals a session key to a guest.
@@ -94,12 +104,25 @@ pub fn seal_guest_grant(
     k_s: &SessionKey,
     nonce: &[u8; 12],
 ) -> [u8; 48] {
-    seal::<32, 48>(k, nonce, &aad(DS_GUEST_GRANT, &header.to_bytes()), k_s.expose())
+    seal::<32, 48>(
+        k,
+        nonce,
+        &aad(DS_GUEST_GRANT, &header.to_bytes()),
+        k_s.expose(),
+    )
 }
 
 /// Opens a guest grant's seal (**LK-GGR-3**) and returns the session key.
-pub fn open_guest_grant(k: &EnrollmentKey, view: &GuestGrantView<'_>) -> Result<SessionKey, Reason> {
-    let mut raw = open::<32>(k, &view.nonce, &aad(DS_GUEST_GRANT, view.header_bytes), view.sealed)?;
+pub fn open_guest_grant(
+    k: &EnrollmentKey,
+    view: &GuestGrantView<'_>,
+) -> Result<SessionKey, Reason> {
+    let mut raw = open::<32>(
+        k,
+        &view.nonce,
+        &aad(DS_GUEST_GRANT, view.header_bytes),
+        view.sealed,
+    )?;
     let key = SessionKey::from_bytes(raw);
     raw.zeroize();
     Ok(key)

@@ -81,7 +81,11 @@ impl Beacon {
     /// The encoded payload.
     pub fn to_bytes(&self) -> [u8; BEACON_LEN] {
         let mut b = [0u8; BEACON_LEN];
-        b[..BEACON_MAC_INPUT_LEN].copy_from_slice(&Self::mac_input(self.step, &self.tag, self.attempt));
+        b[..BEACON_MAC_INPUT_LEN].copy_from_slice(&Self::mac_input(
+            self.step,
+            &self.tag,
+            self.attempt,
+        ));
         b[15..].copy_from_slice(&self.mac);
         b
     }
@@ -94,6 +98,11 @@ impl Beacon {
 
 impl From<BeaconView<'_>> for Beacon {
     fn from(v: BeaconView<'_>) -> Self {
-        Beacon { step: v.step(), tag: v.tag(), attempt: v.attempt(), mac: arr(v.0, 15) }
+        Beacon {
+            step: v.step(),
+            tag: v.tag(),
+            attempt: v.attempt(),
+            mac: arr(v.0, 15),
+        }
     }
 }

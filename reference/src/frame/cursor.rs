@@ -67,6 +67,10 @@ impl<'a> Reader<'a> {
 
     /// LK-FRM-1: nothing may follow the last field.
     pub(crate) fn finish(self) -> Result<(), Reason> {
-        if self.pos == self.buf.len() { Ok(()) } else { Err(Reason::TrailingBytes) }
+        if self.pos == self.buf.len() {
+            Ok(())
+        } else {
+            Err(Reason::TrailingBytes)
+        }
     }
 }

@@ -109,7 +109,19 @@ impl<'a> LockEventView<'a> {
         let session_id = SessionId(r.array()?);
         let signature = r.len_prefixed(RSA_MIN_BYTES..=RSA_MAX_BYTES)?;
         r.finish()?;
-        let fields = LockEvent { lock_id, event_id, timestamp_ms, kind, reason, grant_id, session_id };
-        Ok(Self { fields, signed: &bytes[..LOCK_EVENT_FIXED_LEN], signature })
+        let fields = LockEvent {
+            lock_id,
+            event_id,
+            timestamp_ms,
+            kind,
+            reason,
+            grant_id,
+            session_id,
+        };
+        Ok(Self {
+            fields,
+            signed: &bytes[..LOCK_EVENT_FIXED_LEN],
+            signature,
+        })
     }
 }

@@ -7,6 +7,7 @@ mod challenge;
 mod cursor;
 mod event;
 mod guest_grant;
+mod layout;
 mod lock_grant;
 mod request;
 mod response;
@@ -17,6 +18,7 @@ pub use beacon::{BEACON_LEN, BEACON_MAC_INPUT_LEN, Beacon, BeaconView};
 pub use challenge::{CHALLENGE_LEN, Challenge, ChallengeView, NONCE_LEN};
 pub use event::{EventKind, LOCK_EVENT_FIXED_LEN, LockEvent, LockEventView};
 pub use guest_grant::{GUEST_GRANT_AAD_LEN, GUEST_GRANT_LEN, GuestGrantHeader, GuestGrantView};
+pub use layout::{FieldSpan, FrameKind, layout};
 pub use lock_grant::{LOCK_GRANT_HEADER_LEN, LockGrantHeader, LockGrantView, append_signature};
 pub use request::{GRANT_REQUEST_AAD_LEN, GRANT_REQUEST_LEN, GrantRequestHeader, GrantRequestView};
 pub use response::{RESPONSE_LEN, Response, ResponseView};
@@ -67,7 +69,11 @@ pub struct BufferTooSmall {
 
 impl core::fmt::Display for BufferTooSmall {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "output buffer too small: frame needs {} bytes", self.needed)
+        write!(
+            f,
+            "output buffer too small: frame needs {} bytes",
+            self.needed
+        )
     }
 }
 
@@ -89,7 +95,9 @@ pub(crate) fn fixed<const N: usize>(bytes: &[u8], version_at_0: bool) -> Result<
 
 /// Copies a fixed frame into the caller's buffer.
 pub(crate) fn put(out: &mut [u8], frame: &[u8]) -> Result<usize, BufferTooSmall> {
-    let dst = out.get_mut(..frame.len()).ok_or(BufferTooSmall { needed: frame.len() })?;
+    let dst = out.get_mut(..frame.len()).ok_or(BufferTooSmall {
+        needed: frame.len(),
+    })?;
     dst.copy_from_slice(frame);
     Ok(frame.len())
 }

@@ -63,6 +63,10 @@ impl Response {
 
 impl From<ResponseView<'_>> for Response {
     fn from(v: ResponseView<'_>) -> Self {
-        Response { phone_time: v.phone_time(), step: v.step(), mac: arr(v.0, 8) }
+        Response {
+            phone_time: v.phone_time(),
+            step: v.step(),
+            mac: arr(v.0, 8),
+        }
     }
 }

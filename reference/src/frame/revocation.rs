@@ -80,6 +80,10 @@ impl<'a> RevocationView<'a> {
         };
         let signature = r.len_prefixed(RSA_MIN_BYTES..=RSA_MAX_BYTES)?;
         r.finish()?;
-        Ok(Self { fields, signed: &bytes[..REVOCATION_SIGNED_PREFIX_LEN], signature })
+        Ok(Self {
+            fields,
+            signed: &bytes[..REVOCATION_SIGNED_PREFIX_LEN],
+            signature,
+        })
     }
 }

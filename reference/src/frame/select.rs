@@ -56,6 +56,9 @@ impl Select {
 
 impl From<SelectView<'_>> for Select {
     fn from(v: SelectView<'_>) -> Self {
-        Select { tag: v.tag(), attempt: v.attempt() }
+        Select {
+            tag: v.tag(),
+            attempt: v.attempt(),
+        }
     }
 }

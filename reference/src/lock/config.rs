@@ -2,9 +2,9 @@
 
 use core::fmt;
 
+use crate::LockId;
 use crate::constants::{self as c, Tunable};
 use crate::crypto::rsa::{RsaPrivateKey, RsaPublicKey};
-use crate::LockId;
 
 /// Everything a [`Lock`](super::Lock) needs. Build with [`LockConfig::new`], adjust
 /// tunables, then [`Lock::new`](super::Lock::new) validates the ranges.
@@ -49,7 +49,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "configuration value `{}` is outside its allowed range (spec §9)", self.name)
+        write!(
+            f,
+            "configuration value `{}` is outside its allowed range (spec §9)",
+            self.name
+        )
     }
 }
 
@@ -57,7 +61,11 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 pub(crate) fn check<T: PartialOrd + Copy>(t: Tunable<T>, v: T) -> Result<(), ConfigError> {
-    if t.allows(v) { Ok(()) } else { Err(ConfigError { name: t.name }) }
+    if t.allows(v) {
+        Ok(())
+    } else {
+        Err(ConfigError { name: t.name })
+    }
 }
 
 impl LockConfig {

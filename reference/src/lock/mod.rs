@@ -16,8 +16,8 @@ use core::cmp::Reverse;
 
 use hashbrown::HashMap;
 
-pub use config::{ConfigError, LockConfig};
 pub(crate) use config::check as config_check;
+pub use config::{ConfigError, LockConfig};
 use revocations::Revocations;
 use sessions::{Session, Sessions};
 use tag_index::{TagEntry, TagIndex, TagMap};
@@ -217,16 +217,19 @@ impl Lock {
         let tags = &mut self.tags;
         for (slot, s) in self.sessions.iter_mut() {
             for t in s.tags.iter_mut() {
-                if let Some((ts, tag)) = *t {
-                    if ts < lo || ts > hi {
-                        tags.remove(tag, TagEntry { slot, step: ts });
-                        *t = None;
-                    }
+                if let Some((ts, tag)) = *t
+                    && (ts < lo || ts > hi)
+                {
+                    tags.remove(tag, TagEntry { slot, step: ts });
+                    *t = None;
                 }
             }
             for st in lo.0..=hi.0 {
                 let st = Step(st);
-                if s.tags.iter().any(|t| matches!(t, Some((ts, _)) if *ts == st)) {
+                if s.tags
+                    .iter()
+                    .any(|t| matches!(t, Some((ts, _)) if *ts == st))
+                {
                     continue;
                 }
                 let tag = tag_u64(&crypto::beacon_tag(&s.keys.tag, st));
@@ -242,14 +245,22 @@ impl Lock {
 
     fn index_session(&mut self, slot: u32) {
         let Some(step) = self.indexed else { return };
-        let Some(s) = self.sessions.get_mut(slot) else { return };
+        let Some(s) = self.sessions.get_mut(slot) else {
+            return;
+        };
         let lo = step.0.saturating_sub(STEP_WINDOW);
         for (i, st) in (lo..=step.0.saturating_add(STEP_WINDOW)).enumerate() {
             let tag = tag_u64(&crypto::beacon_tag(&s.keys.tag, Step(st)));
             if let Some(t) = s.tags.get_mut(i) {
                 *t = Some((Step(st), tag));
             }
-            self.tags.insert(tag, TagEntry { slot, step: Step(st) });
+            self.tags.insert(
+                tag,
+                TagEntry {
+                    slot,
+                    step: Step(st),
+                },
+            );
         }
     }
 
@@ -296,7 +307,8 @@ impl Lock {
         let window = self.cfg.connection_window_ms;
         self.pending.retain(|_, p| now.since(p.armed_at) <= window);
         let budget = self.cfg.response_budget_ms;
-        self.challenges.retain(|_, c| now.since(c.issued_at) <= budget);
+        self.challenges
+            .retain(|_, c| now.since(c.issued_at) <= budget);
         self.revocations.purge(now_s);
     }
 
@@ -329,8 +341,9 @@ impl Lock {
         // LK-ADV-3: the tag names a session for exactly this step.
         let tag = tag_u64(&b.tag());
         let entry = self.tags.find(tag, step).ok_or(Reason::UnknownTag)?;
-        // LK-ADV-4: proximity gate.
-        if rssi < self.cfg.rssi_threshold_dbm {
+        // LK-ADV-4: proximity gate. HCI reports 127 for "RSSI not available": anything above
+        // +20 dBm is not a measurement and never passes.
+        if rssi < self.cfg.rssi_threshold_dbm || rssi > 20 {
             return Err(Reason::RssiTooLow);
         }
         let s = self.sessions.get(entry.slot).ok_or(Reason::UnknownTag)?;
@@ -353,7 +366,9 @@ impl Lock {
         let key = (session_id, step, attempt);
         if self.replay.contains_key(&key) {
             return match self.pending.get(&tag) {
-                Some(p) if p.step == step && p.attempt == attempt => Ok(BeaconOutcome::AlreadyPending),
+                Some(p) if p.step == step && p.attempt == attempt => {
+                    Ok(BeaconOutcome::AlreadyPending)
+                }
                 _ => Err(Reason::Replay),
             };
         }
@@ -372,11 +387,25 @@ impl Lock {
             self.pending.remove(&t);
         }
         self.replay.insert(key, ());
-        self.pending.insert(tag, Pending { slot: entry.slot, session_id, step, attempt, armed_at: now });
+        self.pending.insert(
+            tag,
+            Pending {
+                slot: entry.slot,
+                session_id,
+                step,
+                attempt,
+                armed_at: now,
+            },
+        );
         if let Some(s) = self.sessions.get_mut(entry.slot) {
             s.pending_tag = Some(tag);
         }
-        Ok(BeaconOutcome::Armed { session_id, guest_id, step, attempt })
+        Ok(BeaconOutcome::Armed {
+            session_id,
+            guest_id,
+            step,
+            attempt,
+        })
     }
 
     // ---------------------------------------------------------------- GATT
@@ -405,8 +434,10 @@ impl Lock {
         }
         // LK-SEL-3: challenge cap (a connection's new Select replaces its old challenge).
         let budget = self.cfg.response_budget_ms;
-        self.challenges.retain(|_, c| now.since(c.issued_at) <= budget);
-        if !self.challenges.contains_key(&conn) && self.challenges.len() >= self.cfg.max_challenges {
+        self.challenges
+            .retain(|_, c| now.since(c.issued_at) <= budget);
+        if !self.challenges.contains_key(&conn) && self.challenges.len() >= self.cfg.max_challenges
+        {
             return Err(Reason::ChallengeCapReached);
         }
         let s = self.sessions.get(p.slot).ok_or(Reason::NoPendingAuth)?;
@@ -425,14 +456,32 @@ impl Lock {
         let grant_id = s.grant_id;
         // LK-SEL-4: the pending authentication is consumed.
         self.pending.remove(&tag);
-        self.challenges.insert(conn, Outstanding { slot: p.slot, grant_id, mac, issued_at: now });
-        Ok(Challenge { nonce, lock_time: mac.lock_time, session_id: p.session_id, lock_mac })
+        self.challenges.insert(
+            conn,
+            Outstanding {
+                slot: p.slot,
+                grant_id,
+                mac,
+                issued_at: now,
+            },
+        );
+        Ok(Challenge {
+            nonce,
+            lock_time: mac.lock_time,
+            session_id: p.session_id,
+            lock_mac,
+        })
     }
 
     /// A Response written on connection `conn` (spec §7.2.4, LK-RSP-1..7). `Ok` means the
     /// driver MUST unlock and answer the write with success; `Err` is answered with the ATT
     /// error `reason.att_code()`.
-    pub fn handle_response(&mut self, now: UnixMillis, conn: ConnId, payload: &[u8]) -> Result<Unlock, Reason> {
+    pub fn handle_response(
+        &mut self,
+        now: UnixMillis,
+        conn: ConnId,
+        payload: &[u8],
+    ) -> Result<Unlock, Reason> {
         let now = self.tick(now);
         // LK-RSP-1 and LK-RSP-2: an outstanding challenge, consumed whatever follows.
         let ch = self.challenges.remove(&conn).ok_or(Reason::NoChallenge)?;
@@ -465,7 +514,11 @@ impl Lock {
         if !ct_eq(&want, r.mac()) {
             return Err(Reason::BadResponseMac);
         }
-        Ok(Unlock { session_id: s.session_id, grant_id: s.grant_id, guest_id: s.guest_id })
+        Ok(Unlock {
+            session_id: s.session_id,
+            grant_id: s.grant_id,
+            guest_id: s.guest_id,
+        })
     }
 
     /// The GATT connection closed: its challenge (if any) is dropped.
@@ -483,8 +536,12 @@ impl Lock {
         rng: &mut R,
     ) -> Result<MessageOutcome, Reason> {
         match MessageType::of(payload)? {
-            MessageType::LockGrant => self.handle_grant(now, payload, rng).map(MessageOutcome::Grant),
-            MessageType::Revocation => self.handle_revocation(now, payload).map(MessageOutcome::Revocation),
+            MessageType::LockGrant => self
+                .handle_grant(now, payload, rng)
+                .map(MessageOutcome::Grant),
+            MessageType::Revocation => self
+                .handle_revocation(now, payload)
+                .map(MessageOutcome::Revocation),
             _ => Err(Reason::WrongType),
         }
     }
@@ -505,11 +562,16 @@ impl Lock {
             return Err(Reason::WrongLock);
         }
         // LK-GRT-2: nothing of the grant is used before its signature verifies.
-        if !self.cfg.issuer_key.verify(DS_LOCK_GRANT, g.signed, g.signature) {
+        if !self
+            .cfg
+            .issuer_key
+            .verify(DS_LOCK_GRANT, g.signed, g.signature)
+        {
             return Err(Reason::BadSignature);
         }
         // LK-GRT-4
-        if h.not_before >= h.not_after || h.not_after - h.not_before > self.cfg.max_grant_validity_s {
+        if h.not_before >= h.not_after || h.not_after - h.not_before > self.cfg.max_grant_validity_s
+        {
             return Err(Reason::InvalidValidity);
         }
         // LK-GRT-5
@@ -570,7 +632,11 @@ impl Lock {
     }
 
     /// A Revocation (spec §7.2.5, LK-REV-1..4).
-    pub fn handle_revocation(&mut self, now: UnixMillis, payload: &[u8]) -> Result<RevocationOutcome, Reason> {
+    pub fn handle_revocation(
+        &mut self,
+        now: UnixMillis,
+        payload: &[u8],
+    ) -> Result<RevocationOutcome, Reason> {
         let now = self.tick(now);
         let r = RevocationView::parse(payload)?;
         let f = r.fields;
@@ -579,12 +645,17 @@ impl Lock {
             return Err(Reason::WrongLock);
         }
         // LK-REV-2
-        if !self.cfg.issuer_key.verify(DS_REVOCATION, r.signed, r.signature) {
+        if !self
+            .cfg
+            .issuer_key
+            .verify(DS_REVOCATION, r.signed, r.signature)
+        {
             return Err(Reason::BadSignature);
         }
         // LK-REV-4: remembered until the grant would have expired anyway.
         if f.expires_at > now.secs() {
-            self.revocations.insert(f.grant_id, f.issued_at, f.expires_at);
+            self.revocations
+                .insert(f.grant_id, f.issued_at, f.expires_at, now.secs());
         }
         // LK-REV-3: the session and its pending authentication go at once; an outstanding
         // challenge stays only to be answered with `session_revoked`.
@@ -593,7 +664,10 @@ impl Lock {
             Some(slot) => self.remove_session(slot).is_some(),
             None => false,
         };
-        Ok(RevocationOutcome { grant_id: f.grant_id, session_removed })
+        Ok(RevocationOutcome {
+            grant_id: f.grant_id,
+            session_removed,
+        })
     }
 
     // ---------------------------------------------------------------- events

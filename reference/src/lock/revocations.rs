@@ -19,7 +19,12 @@ pub(crate) struct Revocations {
 
 impl Revocations {
     pub(crate) fn new(cap: usize) -> Self {
-        Self { cap, by_grant: HashMap::new(), order: BTreeSet::new(), floor: None }
+        Self {
+            cap,
+            by_grant: HashMap::new(),
+            order: BTreeSet::new(),
+            floor: None,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -35,14 +40,19 @@ impl Revocations {
         self.contains(g) || self.floor.is_some_and(|f| issued_at <= f)
     }
 
-    pub(crate) fn insert(&mut self, g: GrantId, issued_at: u64, expires_at: u64) {
+    /// The floor never rises above `now_s`: an issuer clock running ahead must not make
+    /// the lock refuse every future grant.
+    pub(crate) fn insert(&mut self, g: GrantId, issued_at: u64, expires_at: u64, now_s: u64) {
         if self.by_grant.contains_key(&g) {
             return;
         }
         while self.by_grant.len() >= self.cap {
-            let Some(oldest) = self.order.pop_first() else { break };
+            let Some(oldest) = self.order.pop_first() else {
+                break;
+            };
             self.by_grant.remove(&oldest.1);
-            self.floor = Some(self.floor.map_or(oldest.0, |f| f.max(oldest.0)));
+            let raised = oldest.0.min(now_s);
+            self.floor = Some(self.floor.map_or(raised, |f| f.max(raised)));
         }
         self.by_grant.insert(g, (issued_at, expires_at));
         self.order.insert((issued_at, g));

@@ -59,7 +59,9 @@ pub(crate) struct TagIndex {
 
 impl TagIndex {
     pub(crate) fn with_capacity(n: usize) -> Self {
-        Self { map: TagMap::with_capacity_and_hasher(n, BuildTagHasher) }
+        Self {
+            map: TagMap::with_capacity_and_hasher(n, BuildTagHasher),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -101,5 +103,4 @@ impl TagIndex {
             Bucket::Many(v) => v.iter().find(|e| e.step == step).copied(),
         }
     }
-
 }

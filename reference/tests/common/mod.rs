@@ -3,16 +3,21 @@
 
 use std::collections::BTreeSet;
 
-use latchkey::crypto::rsa::RsaPrivateKey;
 use latchkey::crypto::EnrollmentKey;
+use latchkey::crypto::rsa::RsaPrivateKey;
 use latchkey::issuer::IssuedGrant;
 use latchkey::lock::{ConnId, GrantOutcome, Unlock};
-use latchkey::{Guest, GuestConfig, GuestId, Issuer, IssuerConfig, Lock, LockConfig, LockId, Reason, UnixMillis};
+use latchkey::{
+    Guest, GuestConfig, GuestId, Issuer, IssuerConfig, Lock, LockConfig, LockId, Reason, UnixMillis,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 pub fn key(name: &str) -> RsaPrivateKey {
-    let path = format!("{}/../vectors/keys/{name}.pk8.der", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../vectors/keys/{name}.pk8.der",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let der = std::fs::read(&path).unwrap_or_else(|e| panic!("test key {path}: {e}"));
     RsaPrivateKey::from_pkcs8_der(&der).expect("test key parses")
 }
@@ -70,21 +75,32 @@ impl World {
 
     /// Guest requests, issuer issues, both sides install. Returns the issued grant.
     pub fn issue(&mut self, validity_s: u32) -> IssuedGrant {
-        let req = self.guest.request_grant(self.now, LOCK_A, validity_s, &mut self.rng);
-        self.issuer.handle_request(self.now, GUEST, &req, &mut self.rng).expect("issuer accepts")
+        let req = self
+            .guest
+            .request_grant(self.now, LOCK_A, validity_s, &mut self.rng);
+        self.issuer
+            .handle_request(self.now, GUEST, &req, &mut self.rng)
+            .expect("issuer accepts")
     }
 
     pub fn grant(&mut self) -> IssuedGrant {
         let g = self.issue(3600);
-        let out = self.lock.handle_grant(self.now, &g.lock_grant, &mut self.rng).expect("lock installs");
+        let out = self
+            .lock
+            .handle_grant(self.now, &g.lock_grant, &mut self.rng)
+            .expect("lock installs");
         assert!(matches!(out, GrantOutcome::Installed { .. }));
-        self.guest.handle_grant(self.now, &g.guest_grant).expect("guest installs");
+        self.guest
+            .handle_grant(self.now, &g.guest_grant)
+            .expect("guest installs");
         g
     }
 
     pub fn beacon(&mut self) -> [u8; 23] {
         if self.guest.advertisement(self.now).is_none() {
-            self.guest.start_unlock(self.now, LOCK_A, &mut self.rng).expect("start unlock");
+            self.guest
+                .start_unlock(self.now, LOCK_A, &mut self.rng)
+                .expect("start unlock");
         }
         self.guest.advertisement(self.now).expect("advertising")
     }
@@ -96,7 +112,10 @@ impl World {
     /// Select + challenge; returns the challenge bytes.
     pub fn challenge(&mut self) -> Result<[u8; 33], Reason> {
         let sel = self.guest.select(self.now)?;
-        Ok(self.lock.handle_select(self.now, self.conn, &sel, &mut self.rng)?.to_bytes())
+        Ok(self
+            .lock
+            .handle_select(self.now, self.conn, &sel, &mut self.rng)?
+            .to_bytes())
     }
 
     pub fn respond(&mut self, challenge: &[u8]) -> Result<Unlock, Reason> {
@@ -110,14 +129,18 @@ impl World {
         self.hear(&b)?;
         let ch = self.challenge()?;
         let r = self.respond(&ch);
-        let _ = self.guest.handle_write_result(r.map(|_| ()).map_err(|e| e.att_code()));
+        let _ = self
+            .guest
+            .handle_write_result(r.map(|_| ()).map_err(|e| e.att_code()));
         r
     }
 }
 
 use latchkey::crypto::rsa::{DS_LOCK_GRANT, DS_REVOCATION, RsaPublicKey};
-use latchkey::crypto::{self, SessionKey, derive_session_keys, MacContext};
-use latchkey::frame::{append_signature, Beacon, ChallengeView, LockGrantHeader, Response, Revocation, Select};
+use latchkey::crypto::{self, MacContext, SessionKey, derive_session_keys};
+use latchkey::frame::{
+    Beacon, ChallengeView, LockGrantHeader, Response, Revocation, Select, append_signature,
+};
 use latchkey::{GrantId, RevocationId, SessionId, Step};
 
 /// A session made by hand with the issuer's key, for tests that need grants the issuer
@@ -144,17 +167,30 @@ impl Forge {
         }
     }
 
-    pub fn lock_grant_with(&self, rng: &mut ChaCha20Rng, signer: &RsaPrivateKey, to: &RsaPublicKey, label: &[u8]) -> Vec<u8> {
+    pub fn lock_grant_with(
+        &self,
+        rng: &mut ChaCha20Rng,
+        signer: &RsaPrivateKey,
+        to: &RsaPublicKey,
+        label: &[u8],
+    ) -> Vec<u8> {
         let wrapped = to.wrap_session_key(rng, label, &self.k_s).expect("wrap");
         let mut out = Vec::new();
-        self.header.encode_unsigned(&wrapped, &mut out).expect("encode");
+        self.header
+            .encode_unsigned(&wrapped, &mut out)
+            .expect("encode");
         let sig = signer.sign(rng, DS_LOCK_GRANT, &out);
         append_signature(&mut out, &sig).expect("sig");
         out
     }
 
     pub fn lock_grant(&self, rng: &mut ChaCha20Rng) -> Vec<u8> {
-        let to = key(if self.header.lock_id == LOCK_B { "lock-b" } else { "lock-a" }).public_key();
+        let to = key(if self.header.lock_id == LOCK_B {
+            "lock-b"
+        } else {
+            "lock-a"
+        })
+        .public_key();
         self.lock_grant_with(rng, &key("issuer"), &to, &self.header.to_bytes())
     }
 
@@ -170,14 +206,30 @@ impl Forge {
         let k = self.keys();
         let tag = crypto::beacon_tag(&k.tag, step);
         let mac = crypto::beacon_mac(&k.beacon_cmac(), &Beacon::mac_input(step, &tag, attempt));
-        Beacon { step, tag, attempt, mac }.to_bytes()
+        Beacon {
+            step,
+            tag,
+            attempt,
+            mac,
+        }
+        .to_bytes()
     }
 
     pub fn select(&self, step: Step, attempt: u16) -> [u8; 11] {
-        Select { tag: crypto::beacon_tag(&self.keys().tag, step), attempt }.to_bytes()
+        Select {
+            tag: crypto::beacon_tag(&self.keys().tag, step),
+            attempt,
+        }
+        .to_bytes()
     }
 
-    pub fn response(&self, challenge: &[u8], step: Step, attempt: u16, phone_time: u32) -> [u8; 20] {
+    pub fn response(
+        &self,
+        challenge: &[u8],
+        step: Step,
+        attempt: u16,
+        phone_time: u32,
+    ) -> [u8; 20] {
         let ch = ChallengeView::parse(challenge).expect("challenge");
         let ctx = MacContext {
             lock_id: self.header.lock_id,
@@ -187,11 +239,21 @@ impl Forge {
             step,
             attempt,
         };
-        Response { phone_time, step, mac: crypto::response_mac(&self.keys().resp, &ctx, phone_time) }.to_bytes()
+        Response {
+            phone_time,
+            step,
+            mac: crypto::response_mac(&self.keys().resp, &ctx, phone_time),
+        }
+        .to_bytes()
     }
 }
 
-pub fn revocation_for(rng: &mut ChaCha20Rng, h: &LockGrantHeader, issued_at: u64, signer: &RsaPrivateKey) -> Vec<u8> {
+pub fn revocation_for(
+    rng: &mut ChaCha20Rng,
+    h: &LockGrantHeader,
+    issued_at: u64,
+    signer: &RsaPrivateKey,
+) -> Vec<u8> {
     let r = Revocation {
         lock_id: h.lock_id,
         revocation_id: RevocationId::random(rng),
