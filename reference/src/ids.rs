@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-/// The text form of an identifier was not valid lowercase/uppercase hex of the right length.
+/// The text form of an identifier was not lowercase hex of the right length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdParseError {
     /// Which identifier type was being parsed.
@@ -27,8 +27,9 @@ impl std::error::Error for IdParseError {}
 fn hex_val(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
+        // Lowercase only: one identity has one text form, so topic ACLs written by exact
+        // string cannot be sidestepped with another spelling.
         b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     }
 }
@@ -140,5 +141,6 @@ mod tests {
         assert_eq!(s.parse::<SessionId>(), Ok(id));
         assert!("0001abff0203040".parse::<SessionId>().is_err());
         assert!("0001abff020304zz".parse::<SessionId>().is_err());
+        assert!("0001ABFF02030405".parse::<SessionId>().is_err());
     }
 }

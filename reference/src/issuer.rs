@@ -56,6 +56,7 @@ impl IssuerConfig {
         config_check(c::REQUEST_WINDOW_S, self.request_window_s)?;
         config_check(c::REQUEST_CACHE_CAPACITY, self.request_cache_capacity)?;
         config_check(c::MAX_CLOCK_SKEW_S, self.backdate_s)?;
+        config_check(c::MAX_GRANT_VALIDITY_S, self.max_grant_validity_s)?;
         // The lock refuses validity beyond its own max, which is at most this range's top;
         // the backdate counts towards validity.
         config_check(

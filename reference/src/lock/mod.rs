@@ -364,9 +364,14 @@ impl Lock {
         let (session_id, guest_id, attempt) = (s.session_id, s.guest_id, b.attempt());
         // LK-ADV-7: a beacon arms at most one authentication.
         let key = (session_id, step, attempt);
+        let window = self.cfg.connection_window_ms;
         if self.replay.contains_key(&key) {
             return match self.pending.get(&tag) {
-                Some(p) if p.step == step && p.attempt == attempt => {
+                Some(p)
+                    if p.step == step
+                        && p.attempt == attempt
+                        && now.since(p.armed_at) <= window =>
+                {
                     Ok(BeaconOutcome::AlreadyPending)
                 }
                 _ => Err(Reason::Replay),
@@ -375,7 +380,11 @@ impl Lock {
         // One pending authentication per session: a new attempt replaces the previous one.
         let previous = self.sessions.get(entry.slot).and_then(|s| s.pending_tag);
         let replaces = previous.is_some_and(|t| self.pending.contains_key(&t));
-        // LK-ADV-8: pending cap.
+        // LK-ADV-8: pending cap, counted after dropping authentications whose window passed,
+        // so the verdict does not depend on when the driver last ran the timers.
+        if !replaces && self.pending.len() >= self.cfg.max_pending {
+            self.pending.retain(|_, p| now.since(p.armed_at) <= window);
+        }
         if !replaces && self.pending.len() >= self.cfg.max_pending {
             return Err(Reason::PendingCapReached);
         }

@@ -46,6 +46,10 @@ impl Revocations {
         if self.by_grant.contains_key(&g) {
             return;
         }
+        if self.by_grant.len() >= self.cap {
+            // Expired entries go first: evicting one of them must not raise the floor.
+            self.purge(now_s);
+        }
         while self.by_grant.len() >= self.cap {
             let Some(oldest) = self.order.pop_first() else {
                 break;
