@@ -255,3 +255,38 @@ fn an_unimplemented_role_is_reported_as_unimplemented_not_passed() {
     assert_eq!(rep.count(Verdict::Passed), 0);
     assert_eq!(rep.count(Verdict::Failed), 0);
 }
+
+#[test]
+fn a_shim_that_crashes_or_hangs_fails_that_case_and_the_run_continues() {
+    let files = files();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A proxy in front of the reference shim that dies on one input and hangs on another.
+    let script = format!(
+        r#"coproc REF {{ {bin} shim; }}
+while IFS= read -r line; do
+  case "$line" in
+    *'"rssi":-71'*) echo "dying on purpose" >&2; exit 3;;
+    *'"rssi":127'*) sleep 30;;
+  esac
+  printf '%s\n' "$line" >&"${{REF[1]}}"
+  IFS= read -r reply <&"${{REF[0]}}"
+  printf '%s\n' "$reply"
+done"#,
+        bin = env!("CARGO_BIN_EXE_latchkey-harness")
+    );
+    let path = dir.path().join("flaky.sh");
+    std::fs::write(&path, script).expect("write");
+    let mut shim = ShimProcess::spawn(&format!("bash {}", path.display()), Duration::from_millis(1500)).expect("spawn");
+    let filter = Filter { requirements: vec!["LK-ADV-4".into()], ..Filter::default() };
+    let rep = runner::run(&mut shim, &files, &filter, false);
+    let by_id = |id: &str| rep.results.iter().find(|r| r.id == id).expect("case ran");
+    let crashed = by_id("lock-adv-4-rssi-low");
+    assert_eq!(crashed.verdict, Verdict::Failed);
+    assert!(crashed.detail.contains("crashed"), "{}", crashed.detail);
+    let hung = by_id("lock-adv-4-rssi-unavailable");
+    assert_eq!(hung.verdict, Verdict::Failed);
+    assert!(hung.detail.contains("did not answer"), "{}", hung.detail);
+    // The case after them ran against a restarted shim and passed.
+    assert_eq!(by_id("lock-adv-4-rssi-at-threshold").verdict, Verdict::Passed);
+    assert_eq!(by_id("lock-unlock").verdict, Verdict::Passed);
+}

@@ -115,6 +115,22 @@ pub struct IssuedRevocation {
     pub payload: Vec<u8>,
 }
 
+/// A grant the issuer still tracks for revocation: what a daemon persists so that a
+/// restarted issuer can still revoke grants it issued before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveGrant {
+    /// The grant.
+    pub grant_id: GrantId,
+    /// Its lock.
+    pub lock_id: LockId,
+    /// Its guest.
+    pub guest_id: GuestId,
+    /// Its session.
+    pub session_id: SessionId,
+    /// End of validity, Unix seconds.
+    pub not_after: u64,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Live {
     lock_id: LockId,
@@ -135,6 +151,9 @@ pub struct Issuer {
     live: HashMap<GrantId, Live>,
     live_sessions: HashSet<(LockId, SessionId)>,
     live_expiry: BinaryHeap<Reverse<(u64, GrantId)>>,
+    /// Requests timestamped before this (Unix seconds) are stale: set after a restart that
+    /// lost the request cache, so a request captured before it cannot be replayed.
+    request_floor_s: u64,
 }
 
 impl Issuer {
@@ -151,7 +170,47 @@ impl Issuer {
             live: HashMap::new(),
             live_sessions: HashSet::new(),
             live_expiry: BinaryHeap::new(),
+            request_floor_s: 0,
         })
+    }
+
+    /// Every grant still tracked (unexpired, not revoked), for persistence.
+    pub fn live_grants(&self) -> Vec<LiveGrant> {
+        let mut v: Vec<LiveGrant> = self
+            .live
+            .iter()
+            .map(|(g, l)| LiveGrant {
+                grant_id: *g,
+                lock_id: l.lock_id,
+                guest_id: l.guest_id,
+                session_id: l.session_id,
+                not_after: l.not_after,
+            })
+            .collect();
+        v.sort_by_key(|g| (g.not_after, g.grant_id));
+        v
+    }
+
+    /// Tracks a grant issued before a restart, so it can be revoked (no messages are sent).
+    pub fn restore_live_grant(&mut self, g: LiveGrant) {
+        self.live.insert(
+            g.grant_id,
+            Live {
+                lock_id: g.lock_id,
+                guest_id: g.guest_id,
+                session_id: g.session_id,
+                not_after: g.not_after,
+            },
+        );
+        self.live_sessions.insert((g.lock_id, g.session_id));
+        self.live_expiry.push(Reverse((g.not_after, g.grant_id)));
+    }
+
+    /// After a restart that lost the request cache (**LK-ISS-5**): refuse every request
+    /// timestamped before `timestamp_s` as `stale_request`, so no request seen before the
+    /// restart can be replayed. Call with the restart time.
+    pub fn refuse_requests_before(&mut self, timestamp_s: u64) {
+        self.request_floor_s = self.request_floor_s.max(timestamp_s);
     }
 
     /// The configuration.
@@ -230,7 +289,7 @@ impl Issuer {
         let requested = open_request(&guest.enrollment_key, &req)?;
         // LK-ISS-4
         let w = self.cfg.request_window_s;
-        if h.timestamp.saturating_add(w) < now_s {
+        if h.timestamp.saturating_add(w) < now_s || h.timestamp < self.request_floor_s {
             return Err(Reason::StaleRequest);
         }
         if h.timestamp > now_s.saturating_add(w) {

@@ -39,7 +39,7 @@ pub use guest::{Guest, GuestConfig};
 pub use ids::{
     EventId, GrantId, GuestId, IdParseError, LockId, RequestId, RevocationId, SessionId,
 };
-pub use issuer::{Issuer, IssuerConfig};
+pub use issuer::{Issuer, IssuerConfig, LiveGrant};
 pub use lock::{Lock, LockConfig};
 pub use reason::{Reason, Requirement};
 pub use time::{Step, UnixMillis};

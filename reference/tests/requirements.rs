@@ -1160,6 +1160,47 @@ fn lk_iss_4_timestamp_window() {
 }
 
 #[test]
+fn lk_iss_5_restarted_issuer_refuses_requests_from_before_the_restart() {
+    let mut w = World::new();
+    let req = w.guest.request_grant(w.now, LOCK_A, 600, &mut w.rng);
+    let g = w
+        .issuer
+        .handle_request(w.now, GUEST, &req, &mut w.rng)
+        .expect("granted");
+    // The issuer restarts: its request cache is gone, its live grants are restored.
+    let live = w.issuer.live_grants();
+    assert_eq!(live.len(), 1);
+    let mut restarted =
+        latchkey::Issuer::new(latchkey::IssuerConfig::new(key("issuer"))).expect("issuer");
+    restarted.add_lock(LOCK_A, key("lock-a").public_key());
+    restarted.add_guest(GUEST, enrollment_key(), [LOCK_A].into());
+    for l in live {
+        restarted.restore_live_grant(l);
+    }
+    let restart = w.now.plus_ms(1_000);
+    restarted.refuse_requests_before(restart.secs());
+    assert_eq!(
+        restarted
+            .handle_request(restart, GUEST, &req, &mut w.rng)
+            .err(),
+        Some(Reason::StaleRequest)
+    );
+    // Grants issued before the restart can still be revoked.
+    assert!(
+        restarted
+            .revoke_grant(restart, g.grant_id, &mut w.rng)
+            .is_some()
+    );
+    // New requests work.
+    let fresh = w.guest.request_grant(restart, LOCK_A, 600, &mut w.rng);
+    assert!(
+        restarted
+            .handle_request(restart, GUEST, &fresh, &mut w.rng)
+            .is_ok()
+    );
+}
+
+#[test]
 fn lk_iss_5_request_replay() {
     let mut w = World::new();
     let req = w.guest.request_grant(w.now, LOCK_A, 600, &mut w.rng);
