@@ -155,48 +155,44 @@ reasons! {
     BadEventSignature = 96, "bad_event_signature", ["LK-EVT-1"];
 }
 
+/// The ATT application error a lock returns for each reason a GATT write can produce
+/// (spec §5.8). One table serves both directions.
+const ATT_CODES: &[(Reason, u8)] = &[
+    (Reason::NoPendingAuth, 0x80),
+    (Reason::ConnectionWindowExpired, 0x81),
+    (Reason::ChallengeCapReached, 0x82),
+    (Reason::NoChallenge, 0x83),
+    (Reason::LateResponse, 0x84),
+    (Reason::StepMismatch, 0x85),
+    (Reason::ClockSkew, 0x86),
+    (Reason::BadResponseMac, 0x87),
+    (Reason::SessionExpired, 0x88),
+    (Reason::SessionRevoked, 0x89),
+    (Reason::SessionNotYetValid, 0x8B),
+];
+
+/// Any malformed GATT value (LK-FRM-*).
+const ATT_MALFORMED: u8 = 0x8A;
+/// A reason that cannot occur on GATT.
+const ATT_OTHER: u8 = 0x8F;
+
 impl Reason {
     /// The ATT application error code a lock returns for this reason on a GATT write
-    /// (spec §5.4). Reasons that cannot occur on GATT map to 0x8F.
-    pub const fn att_code(self) -> u8 {
-        match self {
-            Reason::NoPendingAuth => 0x80,
-            Reason::ConnectionWindowExpired => 0x81,
-            Reason::ChallengeCapReached => 0x82,
-            Reason::NoChallenge => 0x83,
-            Reason::LateResponse => 0x84,
-            Reason::StepMismatch => 0x85,
-            Reason::ClockSkew => 0x86,
-            Reason::BadResponseMac => 0x87,
-            Reason::SessionExpired => 0x88,
-            Reason::SessionRevoked => 0x89,
-            Reason::Truncated
-            | Reason::TrailingBytes
-            | Reason::UnsupportedVersion
-            | Reason::WrongType
-            | Reason::FieldOutOfRange => 0x8A,
-            Reason::SessionNotYetValid => 0x8B,
-            _ => 0x8F,
+    /// (spec §5.8). Reasons that cannot occur on GATT map to 0x8F.
+    pub fn att_code(self) -> u8 {
+        if self.requirements()[0].starts_with("LK-FRM-") {
+            return ATT_MALFORMED;
         }
+        ATT_CODES
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map_or(ATT_OTHER, |(_, c)| *c)
     }
 
     /// The reason a guest reports for an ATT application error code from the lock.
     /// Malformed (0x8A) and unknown codes have no single reason and yield `None`.
     pub fn from_att_code(code: u8) -> Option<Reason> {
-        Some(match code {
-            0x80 => Reason::NoPendingAuth,
-            0x81 => Reason::ConnectionWindowExpired,
-            0x82 => Reason::ChallengeCapReached,
-            0x83 => Reason::NoChallenge,
-            0x84 => Reason::LateResponse,
-            0x85 => Reason::StepMismatch,
-            0x86 => Reason::ClockSkew,
-            0x87 => Reason::BadResponseMac,
-            0x88 => Reason::SessionExpired,
-            0x89 => Reason::SessionRevoked,
-            0x8B => Reason::SessionNotYetValid,
-            _ => return None,
-        })
+        ATT_CODES.iter().find(|(_, c)| *c == code).map(|(r, _)| *r)
     }
 
     /// Whether this is street noise a lock should not log or audit (foreign adverts).

@@ -131,14 +131,6 @@ impl<'k> G<'k> {
     }
 }
 
-fn flip(b: &[u8], i: usize) -> Vec<u8> {
-    let mut v = b.to_vec();
-    if let Some(x) = v.get_mut(i) {
-        *x ^= 0x01;
-    }
-    v
-}
-
 /// Every guest scenario.
 pub fn cases(k: &Keys) -> Vec<Case> {
     let mut out = Vec::new();

@@ -86,14 +86,6 @@ impl<'k> I<'k> {
     }
 }
 
-fn flip(b: &[u8], i: usize) -> Vec<u8> {
-    let mut v = b.to_vec();
-    if let Some(x) = v.get_mut(i) {
-        *x ^= 0x01;
-    }
-    v
-}
-
 fn event(
     keys: &Keys,
     rng: &mut ChaCha20Rng,

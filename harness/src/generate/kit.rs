@@ -180,6 +180,15 @@ pub fn outcome(o: &str) -> Value {
     json!({"outcome": o})
 }
 
+/// `b` with the lowest bit of byte `i` flipped (unchanged if `i` is past the end).
+pub fn flip(b: &[u8], i: usize) -> Vec<u8> {
+    let mut v = b.to_vec();
+    if let Some(x) = v.get_mut(i) {
+        *x ^= 0x01;
+    }
+    v
+}
+
 pub fn hexs(b: &[u8]) -> String {
     hex::encode(b)
 }
