@@ -276,8 +276,15 @@ done"#,
     );
     let path = dir.path().join("flaky.sh");
     std::fs::write(&path, script).expect("write");
-    let mut shim = ShimProcess::spawn(&format!("bash {}", path.display()), Duration::from_millis(1500)).expect("spawn");
-    let filter = Filter { requirements: vec!["LK-ADV-4".into()], ..Filter::default() };
+    let mut shim = ShimProcess::spawn(
+        &format!("bash {}", path.display()),
+        Duration::from_millis(1500),
+    )
+    .expect("spawn");
+    let filter = Filter {
+        requirements: vec!["LK-ADV-4".into()],
+        ..Filter::default()
+    };
     let rep = runner::run(&mut shim, &files, &filter, false);
     let by_id = |id: &str| rep.results.iter().find(|r| r.id == id).expect("case ran");
     let crashed = by_id("lock-adv-4-rssi-low");
@@ -287,6 +294,9 @@ done"#,
     assert_eq!(hung.verdict, Verdict::Failed);
     assert!(hung.detail.contains("did not answer"), "{}", hung.detail);
     // The case after them ran against a restarted shim and passed.
-    assert_eq!(by_id("lock-adv-4-rssi-at-threshold").verdict, Verdict::Passed);
+    assert_eq!(
+        by_id("lock-adv-4-rssi-at-threshold").verdict,
+        Verdict::Passed
+    );
     assert_eq!(by_id("lock-unlock").verdict, Verdict::Passed);
 }

@@ -468,14 +468,23 @@ fn mac_ctx(i: &Value) -> R<MacContext> {
     })
 }
 
-fn signature_ds(message: &[u8]) -> R<(&'static [u8], usize)> {
-    match MessageType::of(message).map_err(|r| r.name().to_string())? {
+/// The domain separation, signed bytes and signature of a signed message, after parsing it
+/// fully (a malformed message is an error, never a short slice).
+fn signature_parts(message: &[u8]) -> R<(&'static [u8], &[u8], &[u8])> {
+    let name = |r: Reason| r.name().to_string();
+    match MessageType::of(message).map_err(name)? {
         MessageType::LockGrant => {
-            let v = LockGrantView::parse(message).map_err(|r| r.name().to_string())?;
-            Ok((DS_LOCK_GRANT, v.signed.len()))
+            let v = LockGrantView::parse(message).map_err(name)?;
+            Ok((DS_LOCK_GRANT, v.signed, v.signature))
         }
-        MessageType::Revocation => Ok((DS_REVOCATION, REVOCATION_SIGNED_PREFIX_LEN)),
-        MessageType::LockEvent => Ok((DS_LOCK_EVENT, LOCK_EVENT_FIXED_LEN)),
+        MessageType::Revocation => {
+            let v = RevocationView::parse(message).map_err(name)?;
+            Ok((DS_REVOCATION, v.signed, v.signature))
+        }
+        MessageType::LockEvent => {
+            let v = LockEventView::parse(message).map_err(name)?;
+            Ok((DS_LOCK_EVENT, v.signed, v.signature))
+        }
         _ => Err("not a signed message".into()),
     }
 }
@@ -514,21 +523,16 @@ pub fn primitive(name: &str, i: &Value) -> R<Value> {
         }
         "signature_input" => {
             let m = hexf(i, "message")?;
-            let (ds, n) = signature_ds(&m)?;
+            let (ds, signed, _) = signature_parts(&m)?;
             let mut input = ds.to_vec();
-            input.extend_from_slice(&m[..n]);
+            input.extend_from_slice(signed);
             json!({"signature_input": h(&input), "sha256": h(&Sha256::digest(&input))})
         }
         "verify_signature" => {
             let m = hexf(i, "message")?;
             let key = public_key(i, "public_key")?;
-            let valid = match signature_ds(&m) {
-                Ok((ds, n)) => {
-                    let sig = &m[n + 2..];
-                    key.verify(ds, &m[..n], sig)
-                }
-                Err(_) => false,
-            };
+            let valid =
+                signature_parts(&m).is_ok_and(|(ds, signed, sig)| key.verify(ds, signed, sig));
             json!({"valid": valid})
         }
         "open_guest_grant" => {

@@ -12,7 +12,15 @@ use crate::{LockId, SessionId, Step};
 type HmacSha256 = Hmac<Sha256>;
 
 fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC accepts keys of any length; a 32-byte key cannot be refused.
+    hmac_sha256(key, parts)
+}
+
+/// HMAC-SHA256 of the concatenation of `parts`: the primitive under every tag and MAC of
+/// the protocol, exposed only so that external test vectors (Wycheproof) can exercise the
+/// exact code path. Protocol code uses [`beacon_tag`], [`lock_mac`] and [`response_mac`].
+#[doc(hidden)]
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC accepts keys of any length; `new_from_slice` cannot refuse one.
     let mut m = match <HmacSha256 as KeyInit>::new_from_slice(key) {
         Ok(m) => m,
         Err(_) => return [0; 32],

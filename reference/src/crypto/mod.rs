@@ -13,6 +13,8 @@ mod secret;
 
 pub use cmac_short::ShortCmac;
 pub use kdf::{SessionKeys, derive_session_keys};
+#[doc(hidden)]
+pub use mac::hmac_sha256;
 pub use mac::{MacContext, beacon_mac, beacon_tag, ct_eq, lock_mac, response_mac};
 pub use seal::{open_guest_grant, open_request, seal_guest_grant, seal_request};
 pub use secret::{EnrollmentKey, SessionKey};

@@ -114,9 +114,15 @@ struct Pending {
 #[derive(Debug, Clone, Copy)]
 struct Outstanding {
     slot: u32,
+    /// The install generation of the session in `slot`: a slot reused by a later install
+    /// (even of the same grant, e.g. redelivered after its revocation was evicted) is not
+    /// this challenge's session.
+    install: u64,
     grant_id: GrantId,
     mac: MacContext,
     issued_at: UnixMillis,
+    /// Its session was revoked while the challenge was outstanding (LK-REV-3).
+    revoked: bool,
 }
 
 /// Beacons that armed an authentication: `(session, step, attempt)`.
@@ -152,6 +158,8 @@ pub struct Lock {
     replay: HashMap<ReplayKey, ()>,
     challenges: HashMap<ConnId, Outstanding>,
     revocations: Revocations,
+    /// Install generations handed out so far.
+    installs: u64,
 }
 
 fn tag_u64(tag: &[u8; 8]) -> u64 {
@@ -171,6 +179,7 @@ impl Lock {
             replay: HashMap::new(),
             challenges: HashMap::new(),
             revocations: Revocations::new(cfg.revocation_capacity),
+            installs: 0,
             clock: Clock::default(),
             cfg,
         })
@@ -364,14 +373,11 @@ impl Lock {
         let (session_id, guest_id, attempt) = (s.session_id, s.guest_id, b.attempt());
         // LK-ADV-7: a beacon arms at most one authentication.
         let key = (session_id, step, attempt);
-        let window = self.cfg.connection_window_ms;
         if self.replay.contains_key(&key) {
+            // The pending authentication exists until consumed, replaced, removed, dropped
+            // by LK-SEL-2 or purged by a timeout (§7.1), whether or not its window passed.
             return match self.pending.get(&tag) {
-                Some(p)
-                    if p.step == step
-                        && p.attempt == attempt
-                        && now.since(p.armed_at) <= window =>
-                {
+                Some(p) if p.step == step && p.attempt == attempt => {
                     Ok(BeaconOutcome::AlreadyPending)
                 }
                 _ => Err(Reason::Replay),
@@ -380,11 +386,8 @@ impl Lock {
         // One pending authentication per session: a new attempt replaces the previous one.
         let previous = self.sessions.get(entry.slot).and_then(|s| s.pending_tag);
         let replaces = previous.is_some_and(|t| self.pending.contains_key(&t));
-        // LK-ADV-8: pending cap, counted after dropping authentications whose window passed,
-        // so the verdict does not depend on when the driver last ran the timers.
-        if !replaces && self.pending.len() >= self.cfg.max_pending {
-            self.pending.retain(|_, p| now.since(p.armed_at) <= window);
-        }
+        // LK-ADV-8: pending cap. Nothing is purged first: a pending authentication counts
+        // until a timeout purges it (§7.1).
         if !replaces && self.pending.len() >= self.cfg.max_pending {
             return Err(Reason::PendingCapReached);
         }
@@ -462,16 +465,18 @@ impl Lock {
             attempt: p.attempt,
         };
         let lock_mac = crypto::lock_mac(&s.keys.chal, &mac);
-        let grant_id = s.grant_id;
+        let (grant_id, install) = (s.grant_id, s.install);
         // LK-SEL-4: the pending authentication is consumed.
         self.pending.remove(&tag);
         self.challenges.insert(
             conn,
             Outstanding {
                 slot: p.slot,
+                install,
                 grant_id,
                 mac,
                 issued_at: now,
+                revoked: false,
             },
         );
         Ok(Challenge {
@@ -500,11 +505,11 @@ impl Lock {
             return Err(Reason::LateResponse);
         }
         // LK-RSP-7: the session is still live.
-        if self.revocations.contains(&ch.grant_id) {
+        if ch.revoked || self.revocations.contains(&ch.grant_id) {
             return Err(Reason::SessionRevoked);
         }
         let s = match self.sessions.get(ch.slot) {
-            Some(s) if s.grant_id == ch.grant_id => s,
+            Some(s) if s.install == ch.install => s,
             _ => return Err(Reason::SessionExpired),
         };
         if now.secs() >= s.not_after {
@@ -619,7 +624,9 @@ impl Lock {
             .unwrap_session_key(rng, g.header_bytes, g.wrapped)
             .ok_or(Reason::UnwrapFailed)?;
         let keys = derive_session_keys(&k_s, &self.cfg.lock_id, &h.session_id);
+        self.installs += 1;
         let slot = self.sessions.insert(Session {
+            install: self.installs,
             grant_id: h.grant_id,
             session_id: h.session_id,
             guest_id: h.guest_id,
@@ -669,10 +676,15 @@ impl Lock {
         // LK-REV-3: the session and its pending authentication go at once; an outstanding
         // challenge stays only to be answered with `session_revoked`.
         let slot = self.sessions.by_grant_id(&f.grant_id);
-        let session_removed = match slot {
-            Some(slot) => self.remove_session(slot).is_some(),
-            None => false,
-        };
+        let removed = slot.and_then(|slot| self.remove_session(slot).map(|s| (slot, s.install)));
+        if let Some((slot, install)) = removed {
+            for c in self.challenges.values_mut() {
+                if c.slot == slot && c.install == install {
+                    c.revoked = true;
+                }
+            }
+        }
+        let session_removed = removed.is_some();
         Ok(RevocationOutcome {
             grant_id: f.grant_id,
             session_removed,

@@ -40,8 +40,7 @@ impl Revocations {
         self.contains(g) || self.floor.is_some_and(|f| issued_at <= f)
     }
 
-    /// The floor never rises above `now_s`: an issuer clock running ahead must not make
-    /// the lock refuse every future grant.
+    /// `now_s` only purges expired entries before a live one is evicted.
     pub(crate) fn insert(&mut self, g: GrantId, issued_at: u64, expires_at: u64, now_s: u64) {
         if self.by_grant.contains_key(&g) {
             return;
@@ -55,8 +54,9 @@ impl Revocations {
                 break;
             };
             self.by_grant.remove(&oldest.1);
-            let raised = oldest.0.min(now_s);
-            self.floor = Some(self.floor.map_or(raised, |f| f.max(raised)));
+            // The floor and grants' issued_at are both on the issuer's clock, so the lock's own
+            // clock must not lower it: that would let the evicted grant install again.
+            self.floor = Some(self.floor.map_or(oldest.0, |f| f.max(oldest.0)));
         }
         self.by_grant.insert(g, (issued_at, expires_at));
         self.order.insert((issued_at, g));

@@ -10,6 +10,8 @@ use crate::{GrantId, GuestId, SessionId, Step};
 /// expanded for the beacon hot path.
 #[derive(Debug)]
 pub(crate) struct Session {
+    /// Install generation, unique per lock instance.
+    pub(crate) install: u64,
     pub(crate) grant_id: GrantId,
     pub(crate) session_id: SessionId,
     pub(crate) guest_id: GuestId,

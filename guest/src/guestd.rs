@@ -1,0 +1,241 @@
+//! The guest daemon: one [`Guest`] core, one broker connection, one radio.
+
+use std::fmt;
+use std::sync::Arc;
+
+use latchkey::guest::GuestGrantInfo;
+use latchkey::{Guest, GuestConfig, GuestId, LockId, Reason};
+use latchkey_transport::mqtt::ConnectionState;
+use latchkey_transport::radio::GuestRadio;
+use rand_chacha::ChaCha20Rng;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::ble::Attempt;
+use crate::bundle::EnrollmentBundle;
+use crate::clock::{SystemClock, WallClock};
+use crate::error::GuestError;
+use crate::grant::{GrantChannel, GuestStats};
+use crate::options::{GuestOptions, Timeouts};
+use crate::report::{StepTimings, UnlockReport};
+use crate::rng;
+
+/// A guest (phone) daemon: gets grants over MQTT and unlocks over BLE.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use latchkey_guest::{EnrollmentBundle, GuestOptions, Guestd};
+/// use latchkey_transport::radio::SimAir;
+///
+/// let bundle = EnrollmentBundle::load("guest-state/enrollment.json")?;
+/// let lock = bundle.locks()[0];
+/// let air = SimAir::default();
+/// let mut guest = Guestd::new(GuestOptions::new(bundle), air.radio("phone")).await?;
+/// let report = guest.unlock(lock).await?;
+/// println!("{report}");
+/// # Ok(()) }
+/// ```
+pub struct Guestd<R: GuestRadio> {
+    guest: Guest,
+    radio: R,
+    channel: GrantChannel,
+    rng: ChaCha20Rng,
+    clock: Arc<dyn WallClock>,
+    bundle: EnrollmentBundle,
+    company_id: u16,
+    grant_validity_s: u32,
+    timeouts: Timeouts,
+}
+
+impl<R: GuestRadio> Guestd<R> {
+    /// Builds the daemon and connects to the broker (waiting up to
+    /// `timeouts.mqtt_connect` for it), with the system clock and an OS-seeded CSPRNG.
+    pub async fn new(opts: GuestOptions, radio: R) -> Result<Self, GuestError> {
+        Self::with_env(opts, radio, Arc::new(SystemClock), rng::os_seeded()?).await
+    }
+
+    /// Like [`Guestd::new`] with an injected clock and CSPRNG (tests, simulations).
+    pub async fn with_env(
+        opts: GuestOptions,
+        radio: R,
+        clock: Arc<dyn WallClock>,
+        rng: ChaCha20Rng,
+    ) -> Result<Self, GuestError> {
+        check(&opts)?;
+        let bundle = opts.bundle;
+        let mut cfg = GuestConfig::new(bundle.guest_id(), bundle.enrollment_key().clone());
+        cfg.company_id = opts.company_id;
+        let guest = Guest::new(cfg).map_err(|e| GuestError::InvalidConfig(e.to_string()))?;
+        let channel =
+            GrantChannel::connect(opts.mqtt, &guest, &opts.topic_prefix, &opts.timeouts).await?;
+        info!(guest = %bundle.guest_id(), "guest ready");
+        Ok(Self {
+            guest,
+            radio,
+            channel,
+            rng,
+            clock,
+            bundle,
+            company_id: opts.company_id,
+            grant_validity_s: opts.grant_validity_s,
+            timeouts: opts.timeouts,
+        })
+    }
+
+    /// Unlocks `lock`: grant (reused or requested), then the BLE exchange. Advertising
+    /// stops and the GATT link closes whatever the outcome.
+    pub async fn unlock(&mut self, lock: LockId) -> Result<UnlockReport, GuestError> {
+        self.unlock_until(lock, &CancellationToken::new()).await
+    }
+
+    /// [`Guestd::unlock`] that gives up with [`GuestError::Cancelled`] when `cancel` fires
+    /// (e.g. on SIGINT), still stopping the advertisement and disconnecting.
+    pub async fn unlock_until(
+        &mut self,
+        lock: LockId,
+        cancel: &CancellationToken,
+    ) -> Result<UnlockReport, GuestError> {
+        if !self.bundle.covers(&lock) {
+            return Err(GuestError::LockNotEnrolled { lock });
+        }
+        let started = Instant::now();
+        let obtained = tokio::select! {
+            r = self.channel.obtain(
+                &mut self.guest,
+                &mut self.rng,
+                self.clock.as_ref(),
+                lock,
+                self.grant_validity_s,
+                &self.timeouts,
+            ) => r?,
+            _ = cancel.cancelled() => return Err(GuestError::Cancelled),
+        };
+        let grant_time = started.elapsed();
+        let attempt = Attempt {
+            guest: &mut self.guest,
+            radio: &self.radio,
+            clock: self.clock.as_ref(),
+            rng: &mut self.rng,
+            company_id: self.company_id,
+            timeouts: self.timeouts,
+        };
+        match attempt.run(lock, cancel).await {
+            Ok(ble) => {
+                let report = UnlockReport {
+                    lock_id: lock,
+                    grant_id: obtained.info.grant_id,
+                    session_id: obtained.info.session_id,
+                    grant_reused: obtained.reused,
+                    grant_requests: obtained.requests,
+                    select_tries: ble.select_tries,
+                    timings: StepTimings {
+                        grant: grant_time,
+                        connect: ble.connect,
+                        select: ble.select,
+                        challenge: ble.challenge,
+                        response: ble.response,
+                        total: started.elapsed(),
+                    },
+                };
+                info!(%lock, grant = %report.grant_id, total_ms = report.timings.total.as_millis() as u64, "UNLOCKED");
+                Ok(report)
+            }
+            Err(e) => {
+                // A grant the lock says is dead would fail every later attempt too.
+                if matches!(
+                    e.reason(),
+                    Some(
+                        Reason::SessionExpired
+                            | Reason::SessionRevoked
+                            | Reason::GrantExpired
+                            | Reason::BadResponseMac
+                    )
+                ) {
+                    info!(%lock, "dropping the grant the lock refused; the next unlock requests a new one");
+                    self.guest.drop_grant(&lock);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// This guest's identity.
+    pub fn guest_id(&self) -> GuestId {
+        self.bundle.guest_id()
+    }
+
+    /// The grant held for `lock`, if any (it may have expired).
+    pub fn held_grant(&self, lock: &LockId) -> Option<GuestGrantInfo> {
+        self.guest.grant(lock)
+    }
+
+    /// Forgets the grant held for `lock`, so the next unlock requests a new one.
+    pub fn drop_grant(&mut self, lock: &LockId) {
+        self.guest.drop_grant(lock);
+    }
+
+    /// Processes the grants that arrived since the last call (an idle daemon otherwise
+    /// reads them at its next unlock).
+    pub fn poll_grants(&mut self) {
+        self.channel.drain(&mut self.guest, self.clock.as_ref());
+    }
+
+    /// Counters of the grant channel.
+    pub fn stats(&self) -> GuestStats {
+        self.channel.stats
+    }
+
+    /// The broker connection state.
+    pub fn mqtt_state(&self) -> ConnectionState {
+        self.channel.state()
+    }
+
+    /// The radio.
+    pub fn radio(&self) -> &R {
+        &self.radio
+    }
+
+    /// Disconnects from the broker (the persistent session keeps our grants topic).
+    pub async fn shutdown(self) {
+        self.channel.shutdown().await;
+    }
+}
+
+impl<R: GuestRadio> fmt::Debug for Guestd<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guestd")
+            .field("guest_id", &self.bundle.guest_id())
+            .field("company_id", &self.company_id)
+            .field("mqtt", &self.channel.state())
+            .field("stats", &self.channel.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check(opts: &GuestOptions) -> Result<(), GuestError> {
+    let bad = |m: String| Err(GuestError::InvalidConfig(m));
+    if opts.grant_validity_s == 0 {
+        return bad("grant_validity_s must be at least 1 second".into());
+    }
+    let p = &opts.topic_prefix;
+    if p.is_empty() || p.contains(['+', '#', '\0']) || p.ends_with('/') {
+        return bad(format!(
+            "topic prefix {p:?} must be non-empty, without '+', '#' or a trailing '/'"
+        ));
+    }
+    let t = &opts.timeouts;
+    for (name, d) in [
+        ("mqtt_connect", t.mqtt_connect),
+        ("grant", t.grant),
+        ("grant_retry", t.grant_retry),
+        ("attempt", t.attempt),
+        ("connect", t.connect),
+        ("select_retry_every", t.select_retry_every),
+    ] {
+        if d.is_zero() {
+            return bad(format!("timeout {name} must be more than zero"));
+        }
+    }
+    Ok(())
+}

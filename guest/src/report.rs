@@ -1,0 +1,104 @@
+//! What a successful unlock reports: which grant opened which lock, and how long each step
+//! took.
+
+use std::fmt;
+use std::time::Duration;
+
+use latchkey::{GrantId, LockId, SessionId};
+use serde_json::json;
+
+/// Duration of each step of an unlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StepTimings {
+    /// Getting the grant over MQTT (zero when a held grant was reused).
+    pub grant: Duration,
+    /// First advertisement → GATT connection up.
+    pub connect: Duration,
+    /// Select write(s) until the lock accepted one.
+    pub select: Duration,
+    /// Challenge read and verification.
+    pub challenge: Duration,
+    /// Response write → the lock's answer.
+    pub response: Duration,
+    /// The whole unlock, grant included.
+    pub total: Duration,
+}
+
+/// A successful unlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnlockReport {
+    /// The lock that opened.
+    pub lock_id: LockId,
+    /// The grant used.
+    pub grant_id: GrantId,
+    /// Its session.
+    pub session_id: SessionId,
+    /// Whether a grant held from an earlier unlock was reused (no MQTT round trip).
+    pub grant_reused: bool,
+    /// GrantRequests published for this unlock (0 when reused).
+    pub grant_requests: u32,
+    /// Selects written (more than one when the lock had not heard the beacon yet).
+    pub select_tries: u32,
+    /// Timings of each step.
+    pub timings: StepTimings,
+}
+
+impl UnlockReport {
+    /// The report as JSON (durations in milliseconds), for scripts.
+    pub fn to_json(&self) -> serde_json::Value {
+        let t = &self.timings;
+        json!({
+            "outcome": "unlocked",
+            "lock_id": self.lock_id.to_string(),
+            "grant_id": self.grant_id.to_string(),
+            "session_id": self.session_id.to_string(),
+            "grant_reused": self.grant_reused,
+            "grant_requests": self.grant_requests,
+            "select_tries": self.select_tries,
+            "timings_ms": {
+                "grant": ms(t.grant),
+                "connect": ms(t.connect),
+                "select": ms(t.select),
+                "challenge": ms(t.challenge),
+                "response": ms(t.response),
+                "total": ms(t.total),
+            },
+        })
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0
+}
+
+impl fmt::Display for UnlockReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.timings;
+        writeln!(
+            f,
+            "unlocked lock {} (grant {}, session {})",
+            self.lock_id, self.grant_id, self.session_id
+        )?;
+        let grant_note = if self.grant_reused {
+            "held grant reused".to_owned()
+        } else {
+            format!("{} request(s)", self.grant_requests)
+        };
+        let rows: [(&str, Duration, String); 6] = [
+            ("grant", t.grant, grant_note),
+            ("advertise → connected", t.connect, String::new()),
+            (
+                "select",
+                t.select,
+                format!("{} write(s)", self.select_tries),
+            ),
+            ("challenge", t.challenge, String::new()),
+            ("response → outcome", t.response, String::new()),
+            ("total", t.total, String::new()),
+        ];
+        for (name, d, note) in rows {
+            writeln!(f, "  {name:<22} {:>9.1} ms  {note}", ms(d))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,942 @@
+//! The daemon: one task owns the core [`Issuer`] and `select!`s over MQTT messages, control
+//! commands and a timer at the core's `poll_timeout`; a second task publishes in order; a
+//! third serves the control socket. No protocol decision is made here.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use latchkey::frame::{EventKind, LockEvent, RevocationView};
+use latchkey::{
+    EventId, GrantId, GuestId, Issuer, IssuerConfig, LockId, Reason, UnixMillis, topics,
+};
+use latchkey_transport::broker::EmbeddedBroker;
+use latchkey_transport::mqtt::{ConnectionState, Incoming, MqttClient, MqttConfig, MqttUrl, QoS};
+use rand_core::Rng;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::config::{BrokerChoice, IssuerOptions, connectable, validate_prefix};
+use crate::control::{self, Command};
+use crate::error::IssuerdError;
+use crate::fsutil::{self, FileLock, FileStamp};
+use crate::keys;
+use crate::rng::{Csprng, os_rng, seeded_rng};
+use crate::state::{self, PendingRevocation, Registry, StatePaths};
+use crate::status::{
+    Counters, GrantSummary, GuestSummary, IssuerEvent, IssuerStatus, PendingRevocationSummary,
+    RevokedGrant,
+};
+use crate::time;
+
+/// Longest interval between re-publications of an unconfirmed revocation.
+const REVOCATION_RETRY_CAP: Duration = Duration::from_secs(15 * 60);
+/// The loop wakes at least this often, so a wall clock that jumps is noticed.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// Publications waiting for the MQTT client; beyond it they are dropped (and counted).
+const OUTBOX_CAPACITY: usize = 4096;
+/// Event ids remembered to recognise a QoS 1 redelivery.
+const RECENT_EVENTS: usize = 4096;
+/// How long shutdown waits for queued publications to reach the MQTT client.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The issuer daemon. See [`Issuerd::start`].
+#[derive(Debug)]
+pub struct Issuerd;
+
+impl Issuerd {
+    /// Starts the issuer on the current tokio runtime: loads the key and the registry from
+    /// the state directory, restores the live grants (and refuses every request timestamped
+    /// before now, LK-ISS-5), starts the embedded broker or connects to the external one,
+    /// subscribes to `requests/+` and `locks/+/events`, and opens the control socket.
+    ///
+    /// With the embedded broker it returns once the subscriptions are confirmed; a broker
+    /// that cannot bind its port is an error. With an external broker it returns at once
+    /// and keeps reconnecting in the background.
+    pub async fn start(opts: IssuerOptions) -> Result<IssuerdHandle, IssuerdError> {
+        validate_prefix(&opts.topic_prefix)?;
+        let paths = StatePaths::new(&opts.state_dir);
+        fsutil::ensure_private_dir(paths.dir(), true)?;
+        let Some(dir_lock) = FileLock::try_acquire(&paths.daemon_lock())? else {
+            return Err(IssuerdError::AlreadyRunning {
+                dir: paths.dir().to_owned(),
+            });
+        };
+
+        let key_path = paths.issuer_key();
+        if !key_path.exists() {
+            return Err(IssuerdError::NoIssuerKey { path: key_path });
+        }
+        let signing_key = keys::load_private_key(&key_path, "issuer private key")?;
+        let mut cfg = IssuerConfig::new(signing_key);
+        cfg.request_window_s = opts.request_window_s;
+        cfg.request_cache_capacity = opts.request_cache_capacity;
+        cfg.max_grant_validity_s = opts.max_grant_validity_s;
+        cfg.backdate_s = opts.backdate_s;
+        cfg.max_live_grants = opts.max_live_grants;
+        let mut issuer = Issuer::new(cfg)
+            .map_err(|e| IssuerdError::Config(format!("{e} (see `latchkey-issuer run --help`)")))?;
+
+        let registry = Registry::load(&paths.registry())?;
+        let registry_stamp = fsutil::stamp(&paths.registry());
+        apply_registry(&mut issuer, &registry);
+
+        let started_at = time::now();
+        let now_s = started_at.secs();
+        let mut restored = 0usize;
+        for g in state::load_grants(&paths.grants())? {
+            if g.not_after > now_s {
+                issuer.restore_live_grant(g);
+                restored += 1;
+            }
+        }
+        // The request cache did not survive: nothing timestamped before now is accepted.
+        issuer.refuse_requests_before(now_s);
+        let pending: BTreeMap<GrantId, PendingRevocation> =
+            state::load_revocations(&paths.revocations())?
+                .into_iter()
+                .filter(|r| r.expires_at > now_s)
+                .map(|mut r| {
+                    // Delivery is unconfirmed: publish again at once.
+                    r.next_publish = started_at;
+                    (r.grant_id, r)
+                })
+                .collect();
+        let mut rng = match opts.rng_seed {
+            Some(seed) => seeded_rng(seed),
+            None => os_rng()?,
+        };
+
+        let listener = control::bind(&paths)?;
+        let socket = SocketGuard(paths.control_socket());
+
+        let (broker, mqtt_cfg) = match &opts.broker {
+            BrokerChoice::Embedded { listen } => {
+                let listen = *listen;
+                let broker = tokio::task::spawn_blocking(move || EmbeddedBroker::start(listen))
+                    .await
+                    .map_err(|e| IssuerdError::Config(format!("broker start task: {e}")))??;
+                let url = format!("mqtt://{}", connectable(broker.local_addr()));
+                let url = MqttUrl::parse(&url).map_err(|source| IssuerdError::BrokerUrl {
+                    url: url.clone(),
+                    source,
+                })?;
+                (Some(broker), MqttConfig::new(url, opts.client_id.clone()))
+            }
+            BrokerChoice::External(cfg) => (None, cfg.clone()),
+        };
+        let broker_url = mqtt_cfg.url.to_string();
+        let (client, incoming) = MqttClient::spawn(mqtt_cfg)?;
+        let mqtt_state = client.state();
+        let prefix = opts.topic_prefix.clone();
+        client
+            .subscribe(&topics::requests_filter(&prefix), QoS::AtLeastOnce)
+            .await?;
+        client
+            .subscribe(&topics::lock_events_filter(&prefix), QoS::AtLeastOnce)
+            .await?;
+        // SUBACKs are not surfaced: a message to ourselves, subscribed after the real
+        // filters, comes back only once the broker has processed them.
+        let probe_topic = format!("{prefix}/issuer/ready/{:016x}", rng.next_u64());
+        client.subscribe(&probe_topic, QoS::AtLeastOnce).await?;
+        client
+            .publish(&probe_topic, &b"ready"[..], QoS::AtLeastOnce, false)
+            .await?;
+
+        let cancel = CancellationToken::new();
+        let done = CancellationToken::new();
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
+        let (events, _) = broadcast::channel(1024);
+        let (ready_tx, ready_rx) = watch::channel(false);
+
+        info!(
+            state_dir = %paths.dir().display(),
+            broker = %broker_url,
+            locks = registry.locks.len(),
+            guests = registry.guests.len(),
+            live_grants = restored,
+            pending_revocations = pending.len(),
+            "issuer starting"
+        );
+        let daemon = Daemon {
+            issuer,
+            rng,
+            prefix,
+            registry,
+            registry_stamp,
+            registry_error_stamp: None,
+            pending,
+            revocation_retry: opts.revocation_retry,
+            outbox: out_tx,
+            events: events.clone(),
+            counters: Counters::default(),
+            seen_events: RecentIds::default(),
+            mqtt_state,
+            ready: ready_tx,
+            probe_topic,
+            started_at,
+            broker_url: broker_url.clone(),
+            paths: paths.clone(),
+        };
+        let tasks = vec![
+            tokio::spawn(daemon.run(incoming, cmd_rx, cancel.clone(), done.clone())),
+            tokio::spawn(control::serve(listener, cmd_tx.clone(), cancel.clone())),
+        ];
+        let publisher = tokio::spawn(publisher(client, out_rx));
+
+        let handle = IssuerdHandle {
+            broker_url,
+            state_dir: paths.dir().to_owned(),
+            commands: cmd_tx,
+            events,
+            ready: ready_rx,
+            cancel,
+            done,
+            tasks,
+            publisher: Some(publisher),
+            broker,
+            socket: Some(socket),
+            dir_lock: Some(dir_lock),
+        };
+        if handle.broker.is_some()
+            && let Err(e) = handle.wait_subscribed(opts.subscribe_timeout).await
+        {
+            handle.shutdown().await;
+            return Err(e);
+        }
+        Ok(handle)
+    }
+}
+
+/// Removes the control socket when dropped.
+#[derive(Debug)]
+struct SocketGuard(PathBuf);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A running issuer. Dropping it stops the daemon's tasks; [`IssuerdHandle::shutdown`]
+/// also flushes queued publications and disconnects cleanly.
+#[derive(Debug)]
+pub struct IssuerdHandle {
+    broker_url: String,
+    state_dir: PathBuf,
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<IssuerEvent>,
+    ready: watch::Receiver<bool>,
+    cancel: CancellationToken,
+    done: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    publisher: Option<JoinHandle<()>>,
+    broker: Option<EmbeddedBroker>,
+    socket: Option<SocketGuard>,
+    dir_lock: Option<FileLock>,
+}
+
+impl IssuerdHandle {
+    /// The broker URL the issuer is connected to (for the embedded broker, the address
+    /// locks and guests on this machine use).
+    pub fn broker_url(&self) -> &str {
+        &self.broker_url
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// A stream of what the issuer does from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<IssuerEvent> {
+        self.events.subscribe()
+    }
+
+    /// Waits until the broker has confirmed the issuer's subscriptions.
+    pub async fn wait_subscribed(&self, timeout: Duration) -> Result<(), IssuerdError> {
+        let mut ready = self.ready.clone();
+        match tokio::time::timeout(timeout, ready.wait_for(|r| *r)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(IssuerdError::Stopped),
+            Err(_) => Err(IssuerdError::NotSubscribed(timeout)),
+        }
+    }
+
+    /// Revokes a live grant: publishes a signed Revocation to its lock (re-published until
+    /// the lock confirms it).
+    pub async fn revoke_grant(&self, grant_id: GrantId) -> Result<RevokedGrant, IssuerdError> {
+        control::ask(&self.commands, |tx| Command::RevokeGrant(grant_id, tx)).await
+    }
+
+    /// Revokes a guest's enrollment (its later requests are refused, `guest_revoked`) and
+    /// all its live grants.
+    pub async fn revoke_guest(&self, guest_id: GuestId) -> Result<Vec<RevokedGrant>, IssuerdError> {
+        control::ask(&self.commands, |tx| Command::RevokeGuest(guest_id, tx)).await
+    }
+
+    /// The issuer's status.
+    pub async fn status(&self) -> Result<IssuerStatus, IssuerdError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Status(tx))
+            .await
+            .map_err(|_| IssuerdError::Stopped)?;
+        rx.await.map_err(|_| IssuerdError::Stopped)
+    }
+
+    /// Resolves when the daemon's loop has ended (after [`IssuerdHandle::shutdown`] began,
+    /// or if its MQTT client died).
+    pub async fn stopped(&self) {
+        self.done.cancelled().await;
+    }
+
+    /// Stops the daemon: ends the loops, hands queued publications to the broker, sends
+    /// MQTT DISCONNECT, stops the embedded broker, removes the control socket and releases
+    /// the state directory.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        if let Some(p) = self.publisher.take() {
+            let abort = p.abort_handle();
+            if tokio::time::timeout(DRAIN_TIMEOUT, p).await.is_err() {
+                warn!("MQTT publications not flushed in time; dropping them");
+                abort.abort();
+            }
+        }
+        if let Some(b) = self.broker.take() {
+            let _ = tokio::task::spawn_blocking(move || b.stop()).await;
+        }
+        self.socket.take();
+        self.dir_lock.take();
+        info!(state_dir = %self.state_dir.display(), "issuer stopped");
+    }
+}
+
+impl Drop for IssuerdHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(p) = &self.publisher {
+            p.abort();
+        }
+    }
+}
+
+enum Outgoing {
+    Publish { topic: String, payload: Vec<u8> },
+    Unsubscribe(String),
+}
+
+/// Hands publications to the MQTT client in order, then disconnects when the loop is gone.
+async fn publisher(client: MqttClient, mut outbox: mpsc::Receiver<Outgoing>) {
+    while let Some(o) = outbox.recv().await {
+        match o {
+            Outgoing::Publish { topic, payload } => {
+                let size = payload.len();
+                if let Err(e) = client
+                    .publish(&topic, payload, QoS::AtLeastOnce, false)
+                    .await
+                {
+                    error!(topic = %topic, size, error = %e, "MQTT publish failed");
+                }
+            }
+            Outgoing::Unsubscribe(filter) => {
+                if let Err(e) = client.unsubscribe(&filter).await {
+                    debug!(filter = %filter, error = %e, "MQTT unsubscribe failed");
+                }
+            }
+        }
+    }
+    client.shutdown().await;
+}
+
+/// Registers every lock and guest of the registry with the core (adds and updates; the core
+/// cannot forget entries, and no command removes any).
+fn apply_registry(issuer: &mut Issuer, reg: &Registry) {
+    for (id, l) in &reg.locks {
+        issuer.add_lock(*id, l.public_key.clone());
+    }
+    for (id, g) in &reg.guests {
+        issuer.add_guest(*id, g.enrollment_key.clone(), g.allowed_locks.clone());
+        if g.revoked {
+            issuer.revoke_guest(id);
+        }
+    }
+}
+
+/// Bounded memory of recent event ids.
+#[derive(Debug, Default)]
+struct RecentIds {
+    set: HashSet<EventId>,
+    order: VecDeque<EventId>,
+}
+
+impl RecentIds {
+    /// Whether `id` is new (and remembers it).
+    fn insert(&mut self, id: EventId) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > RECENT_EVENTS
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+}
+
+fn kind_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Unlock => "unlock",
+        EventKind::Rejection => "rejection",
+        EventKind::GrantInstalled => "grant_installed",
+        EventKind::RevocationApplied => "revocation_applied",
+    }
+}
+
+/// `name (LK-…)`, naming the requirement of the check that ran here: a reason shared by
+/// several roles (`bad_seal` is LK-GGR-3 at the guest, LK-ISS-3 here) cites ours.
+fn describe(reason: Reason, family: &str) -> String {
+    let reqs = reason.requirements();
+    let req = reqs
+        .iter()
+        .find(|r| r.starts_with(family))
+        .or(reqs.first())
+        .copied()
+        .unwrap_or("?");
+    format!("{} ({req})", reason.name())
+}
+
+fn reason_text(code: u16) -> String {
+    match (code, Reason::from_code(code)) {
+        (0, _) => "none".to_owned(),
+        (_, Some(r)) => r.to_string(),
+        (c, None) => format!("unknown reason code {c}"),
+    }
+}
+
+/// A topic as logged: bounded, because it comes from the network.
+fn shown(topic: &str) -> &str {
+    match topic.char_indices().nth(200) {
+        Some((i, _)) => &topic[..i],
+        None => topic,
+    }
+}
+
+struct Daemon {
+    issuer: Issuer,
+    rng: Csprng,
+    paths: StatePaths,
+    prefix: String,
+    registry: Registry,
+    registry_stamp: Option<FileStamp>,
+    registry_error_stamp: Option<Option<FileStamp>>,
+    pending: BTreeMap<GrantId, PendingRevocation>,
+    revocation_retry: Duration,
+    outbox: mpsc::Sender<Outgoing>,
+    events: broadcast::Sender<IssuerEvent>,
+    counters: Counters,
+    seen_events: RecentIds,
+    mqtt_state: watch::Receiver<ConnectionState>,
+    ready: watch::Sender<bool>,
+    probe_topic: String,
+    started_at: UnixMillis,
+    broker_url: String,
+}
+
+impl Daemon {
+    async fn run(
+        mut self,
+        mut incoming: mpsc::Receiver<Incoming>,
+        mut commands: mpsc::Receiver<Command>,
+        cancel: CancellationToken,
+        done: CancellationToken,
+    ) {
+        loop {
+            let wake = self.next_wake(time::now());
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                Some(cmd) = commands.recv() => self.on_command(cmd),
+                msg = incoming.recv() => match msg {
+                    Some(m) => self.on_message(&m),
+                    None => {
+                        error!("the MQTT client stopped; the issuer loop ends");
+                        break;
+                    }
+                },
+                _ = tokio::time::sleep(wake) => {}
+            }
+            self.on_timer(time::now());
+        }
+        done.cancel();
+    }
+
+    fn next_wake(&self, now: UnixMillis) -> Duration {
+        let mut at = now.plus_ms(MAX_SLEEP.as_millis() as u64);
+        if let Some(t) = self.issuer.poll_timeout() {
+            at = at.min(t);
+        }
+        if let Some(t) = self.pending.values().map(|p| p.next_publish).min() {
+            at = at.min(t);
+        }
+        time::until(now, at)
+    }
+
+    fn emit(&self, e: IssuerEvent) {
+        // Nobody listening is fine.
+        let _ = self.events.send(e);
+    }
+
+    fn publish(&mut self, topic: String, payload: Vec<u8>) {
+        if let Err(e) = self.outbox.try_send(Outgoing::Publish { topic, payload }) {
+            self.counters.publishes_dropped += 1;
+            let topic = match e.into_inner() {
+                Outgoing::Publish { topic, .. } => topic,
+                Outgoing::Unsubscribe(f) => f,
+            };
+            error!(topic = %topic, "MQTT outbox full or closed; publication dropped");
+        }
+    }
+
+    // ------------------------------------------------------------------------ MQTT
+
+    fn on_message(&mut self, msg: &Incoming) {
+        let topic = msg.topic.as_str();
+        if topic == self.probe_topic {
+            if !*self.ready.borrow() {
+                info!("MQTT subscriptions confirmed by the broker");
+                self.ready.send_replace(true);
+                let _ = self
+                    .outbox
+                    .try_send(Outgoing::Unsubscribe(self.probe_topic.clone()));
+            }
+            return;
+        }
+        if let Some(guest) = topics::guest_of_request_topic(&self.prefix, topic) {
+            self.on_request(guest, &msg.payload);
+        } else if let Some(lock) = topics::lock_of_events_topic(&self.prefix, topic) {
+            self.on_event(lock, &msg.payload);
+        } else {
+            let rest = topic.strip_prefix(self.prefix.as_str()).unwrap_or("");
+            if rest.starts_with("/requests/")
+                || (rest.starts_with("/locks/") && rest.ends_with("/events"))
+            {
+                self.counters.malformed_topics += 1;
+                warn!(
+                    topic = ?shown(topic),
+                    size = msg.payload.len(),
+                    "message refused: its topic names no valid id (lowercase hex)"
+                );
+                self.emit(IssuerEvent::MalformedTopic {
+                    topic: shown(topic).to_owned(),
+                });
+            } else {
+                debug!(topic = ?shown(topic), "ignoring a message on an unexpected topic");
+            }
+        }
+    }
+
+    fn on_request(&mut self, topic_guest: GuestId, payload: &[u8]) {
+        self.refresh_registry();
+        let now = time::now();
+        match self
+            .issuer
+            .handle_request(now, topic_guest, payload, &mut self.rng)
+        {
+            Ok(g) => {
+                // Persist before publishing: a grant out there must stay revocable after a
+                // crash. If that is impossible the grant is withdrawn unpublished.
+                if let Err(e) = self.save_grants() {
+                    error!(
+                        grant = %g.grant_id, guest = %g.guest_id, error = %e,
+                        "cannot persist the new grant; withdrawing it unpublished"
+                    );
+                    let _ = self.issuer.revoke_grant(now, g.grant_id, &mut self.rng);
+                    return;
+                }
+                self.counters.requests_accepted += 1;
+                info!(
+                    grant = %g.grant_id, lock = %g.lock_id, guest = %g.guest_id,
+                    session = %g.session_id, not_before = g.not_before, not_after = g.not_after,
+                    "grant issued"
+                );
+                let summary = GrantSummary {
+                    grant_id: g.grant_id,
+                    lock_id: g.lock_id,
+                    guest_id: g.guest_id,
+                    session_id: g.session_id,
+                    not_after: g.not_after,
+                };
+                self.publish(topics::lock_grants(&self.prefix, &g.lock_id), g.lock_grant);
+                self.publish(
+                    topics::guest_grants(&self.prefix, &g.guest_id),
+                    g.guest_grant.to_vec(),
+                );
+                self.emit(IssuerEvent::GrantIssued(summary));
+            }
+            Err(reason) => {
+                *self
+                    .counters
+                    .requests_refused
+                    .entry(reason.name().to_owned())
+                    .or_default() += 1;
+                warn!(
+                    guest = %topic_guest, reason = %describe(reason, "LK-ISS-"),
+                    code = reason.code(), size = payload.len(),
+                    "grant request refused"
+                );
+                self.emit(IssuerEvent::RequestRefused {
+                    guest_id: topic_guest,
+                    reason,
+                });
+            }
+        }
+    }
+
+    fn on_event(&mut self, lock: LockId, payload: &[u8]) {
+        self.refresh_registry();
+        match self.issuer.verify_event(lock, payload) {
+            Ok(ev) => {
+                if !self.seen_events.insert(ev.event_id) {
+                    self.counters.events_duplicate += 1;
+                    debug!(lock = %lock, event = %ev.event_id, "lock event seen before; ignored");
+                    return;
+                }
+                self.counters.events_verified += 1;
+                self.log_event(&ev);
+                if ev.kind == EventKind::RevocationApplied {
+                    self.confirm_revocation(lock, ev.grant_id);
+                }
+                self.emit(IssuerEvent::LockEvent(ev));
+            }
+            Err(reason) => {
+                *self
+                    .counters
+                    .events_refused
+                    .entry(reason.name().to_owned())
+                    .or_default() += 1;
+                warn!(
+                    lock = %lock, reason = %describe(reason, "LK-EVT-"),
+                    code = reason.code(), size = payload.len(),
+                    "lock event refused"
+                );
+                self.emit(IssuerEvent::EventRefused {
+                    lock_id: lock,
+                    reason,
+                });
+            }
+        }
+    }
+
+    fn log_event(&self, ev: &LockEvent) {
+        let kind = kind_name(ev.kind);
+        let reason = reason_text(ev.reason);
+        match ev.kind {
+            EventKind::Rejection => info!(
+                lock = %ev.lock_id, event = %ev.event_id, kind, %reason,
+                grant = %ev.grant_id, session = %ev.session_id, lock_time_ms = ev.timestamp_ms,
+                "lock event: rejection"
+            ),
+            _ => info!(
+                lock = %ev.lock_id, event = %ev.event_id, kind,
+                grant = %ev.grant_id, session = %ev.session_id, lock_time_ms = ev.timestamp_ms,
+                "lock event: {kind}"
+            ),
+        }
+    }
+
+    fn confirm_revocation(&mut self, lock: LockId, grant: GrantId) {
+        if self.pending.get(&grant).is_some_and(|p| p.lock_id == lock) {
+            self.pending.remove(&grant);
+            info!(lock = %lock, grant = %grant, "revocation confirmed by the lock");
+            self.save_revocations();
+            self.emit(IssuerEvent::RevocationConfirmed {
+                grant_id: grant,
+                lock_id: lock,
+            });
+        }
+    }
+
+    // --------------------------------------------------------------------- commands
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::RevokeGrant(id, reply) => {
+                let now = time::now();
+                let r = self.revoke(now, id).ok_or(IssuerdError::GrantNotLive(id));
+                if r.is_ok() {
+                    self.persist_after_revocation();
+                } else {
+                    info!(grant = %id, "revoke: grant is not live");
+                }
+                let _ = reply.send(r);
+            }
+            Command::RevokeGuest(id, reply) => {
+                let _ = reply.send(self.revoke_guest(id));
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    fn revoke(&mut self, now: UnixMillis, grant_id: GrantId) -> Option<RevokedGrant> {
+        let rev = self.issuer.revoke_grant(now, grant_id, &mut self.rng)?;
+        let expires_at = RevocationView::parse(&rev.payload)
+            .map(|v| v.fields.expires_at)
+            .unwrap_or(u64::MAX);
+        self.pending.insert(
+            grant_id,
+            PendingRevocation {
+                grant_id,
+                lock_id: rev.lock_id,
+                expires_at,
+                payload: rev.payload.clone(),
+                publishes: 1,
+                next_publish: now.plus_ms(self.revocation_retry.as_millis() as u64),
+            },
+        );
+        self.counters.revocations_published += 1;
+        info!(grant = %grant_id, lock = %rev.lock_id, "grant revoked; revocation published");
+        self.publish(topics::lock_grants(&self.prefix, &rev.lock_id), rev.payload);
+        self.emit(IssuerEvent::GrantRevoked {
+            grant_id,
+            lock_id: rev.lock_id,
+        });
+        Some(RevokedGrant {
+            grant_id,
+            lock_id: rev.lock_id,
+        })
+    }
+
+    fn revoke_guest(&mut self, guest: GuestId) -> Result<Vec<RevokedGrant>, IssuerdError> {
+        self.refresh_registry();
+        // In the core first: from here on no request of this guest gets a grant.
+        if !self.issuer.revoke_guest(&guest) {
+            return Err(IssuerdError::UnknownGuest(guest));
+        }
+        let now = time::now();
+        let mut revoked: Vec<RevokedGrant> = self
+            .issuer
+            .live_grants_of(&guest, None)
+            .into_iter()
+            .filter_map(|g| self.revoke(now, g))
+            .collect();
+        revoked.sort_by_key(|r| r.grant_id);
+        self.persist_after_revocation();
+        info!(guest = %guest, grants = revoked.len(), "guest revoked");
+        let written = Registry::update(&self.paths, |reg| {
+            if let Some(g) = reg.guests.get_mut(&guest) {
+                g.revoked = true;
+            }
+            Ok(reg.clone())
+        });
+        match written {
+            Ok(reg) => {
+                self.registry = reg;
+                self.registry_stamp = fsutil::stamp(&self.paths.registry());
+                Ok(revoked)
+            }
+            Err(e) => {
+                error!(guest = %guest, error = %e, "guest revoked, but registry.json was not updated");
+                Err(IssuerdError::Control(format!(
+                    "guest {guest} is revoked in the running issuer and {} grant(s) were \
+                     revoked, but registry.json could not be updated (the revocation of the \
+                     enrollment will not survive a restart): {e}",
+                    revoked.len()
+                )))
+            }
+        }
+    }
+
+    fn persist_after_revocation(&mut self) {
+        if let Err(e) = self.save_grants() {
+            error!(error = %e, "cannot persist the live grants");
+        }
+        self.save_revocations();
+    }
+
+    fn status(&self) -> IssuerStatus {
+        let mqtt = match *self.mqtt_state.borrow() {
+            ConnectionState::Connected => "connected",
+            ConnectionState::Connecting => "connecting",
+            ConnectionState::Disconnected => "disconnected",
+        };
+        IssuerStatus {
+            state_dir: self.paths.dir().display().to_string(),
+            broker_url: self.broker_url.clone(),
+            mqtt: mqtt.to_owned(),
+            topic_prefix: self.prefix.clone(),
+            started_at_s: self.started_at.secs(),
+            locks: self.registry.locks.keys().copied().collect(),
+            guests: self
+                .registry
+                .guests
+                .iter()
+                .map(|(id, g)| GuestSummary {
+                    guest_id: *id,
+                    allowed_locks: g.allowed_locks.iter().copied().collect(),
+                    revoked: g.revoked,
+                })
+                .collect(),
+            live_grants: self
+                .issuer
+                .live_grants()
+                .into_iter()
+                .map(|g| GrantSummary {
+                    grant_id: g.grant_id,
+                    lock_id: g.lock_id,
+                    guest_id: g.guest_id,
+                    session_id: g.session_id,
+                    not_after: g.not_after,
+                })
+                .collect(),
+            pending_revocations: self
+                .pending
+                .values()
+                .map(|p| PendingRevocationSummary {
+                    grant_id: p.grant_id,
+                    lock_id: p.lock_id,
+                    expires_at: p.expires_at,
+                    publishes: p.publishes,
+                })
+                .collect(),
+            request_cache: self.issuer.cache_sizes().0,
+            counters: self.counters.clone(),
+        }
+    }
+
+    // ------------------------------------------------------------------------ timer
+
+    fn on_timer(&mut self, now: UnixMillis) {
+        let live_before = self.issuer.cache_sizes().1;
+        self.issuer.handle_timeout(now);
+        if self.issuer.cache_sizes().1 != live_before
+            && let Err(e) = self.save_grants()
+        {
+            error!(error = %e, "cannot persist the live grants");
+        }
+
+        let now_s = now.secs();
+        let before = self.pending.len();
+        self.pending.retain(|_, p| p.expires_at > now_s);
+        let mut changed = self.pending.len() != before;
+        let due: Vec<GrantId> = self
+            .pending
+            .values()
+            .filter(|p| p.next_publish <= now)
+            .map(|p| p.grant_id)
+            .collect();
+        for id in due {
+            let Some(p) = self.pending.get_mut(&id) else {
+                continue;
+            };
+            let shift = p.publishes.saturating_sub(1).min(16);
+            let interval = self
+                .revocation_retry
+                .saturating_mul(1u32 << shift)
+                .min(REVOCATION_RETRY_CAP);
+            p.publishes = p.publishes.saturating_add(1);
+            p.next_publish = now.plus_ms(interval.as_millis() as u64);
+            let (lock, payload, n) = (p.lock_id, p.payload.clone(), p.publishes);
+            info!(grant = %id, lock = %lock, publishes = n, "re-publishing an unconfirmed revocation");
+            self.counters.revocations_published += 1;
+            self.publish(topics::lock_grants(&self.prefix, &lock), payload);
+            changed = true;
+        }
+        if changed {
+            self.save_revocations();
+        }
+    }
+
+    // ------------------------------------------------------------------ persistence
+
+    fn save_grants(&self) -> Result<(), IssuerdError> {
+        state::save_grants(&self.paths.grants(), &self.issuer.live_grants())
+    }
+
+    fn save_revocations(&self) {
+        if let Err(e) = state::save_revocations(&self.paths.revocations(), self.pending.values()) {
+            error!(error = %e, "cannot persist the pending revocations");
+        }
+    }
+
+    /// Picks up `registry.json` changes made by `add-lock` / `enroll-guest` while running.
+    fn refresh_registry(&mut self) {
+        let path = self.paths.registry();
+        let stamp = fsutil::stamp(&path);
+        if stamp == self.registry_stamp {
+            return;
+        }
+        match Registry::load(&path) {
+            Ok(reg) => {
+                apply_registry(&mut self.issuer, &reg);
+                info!(
+                    locks = reg.locks.len(),
+                    guests = reg.guests.len(),
+                    "registry reloaded"
+                );
+                self.registry = reg;
+                self.registry_stamp = stamp;
+                self.registry_error_stamp = None;
+            }
+            Err(e) => {
+                if self.registry_error_stamp != Some(stamp) {
+                    error!(error = %e, "cannot reload the registry; keeping the previous one");
+                    self.registry_error_stamp = Some(stamp);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_cite_the_issuers_requirement() {
+        assert_eq!(describe(Reason::BadSeal, "LK-ISS-"), "bad_seal (LK-ISS-3)");
+        assert_eq!(
+            describe(Reason::InvalidValidity, "LK-ISS-"),
+            "invalid_validity (LK-ISS-9)"
+        );
+        assert_eq!(
+            describe(Reason::WrongLock, "LK-EVT-"),
+            "wrong_lock (LK-EVT-2)"
+        );
+        assert_eq!(
+            describe(Reason::Truncated, "LK-ISS-"),
+            "truncated (LK-FRM-1)"
+        );
+        assert_eq!(reason_text(0), "none");
+        assert_eq!(reason_text(24), "replay (LK-ADV-7)");
+        assert_eq!(reason_text(999), "unknown reason code 999");
+    }
+
+    #[test]
+    fn recent_event_ids_are_bounded() {
+        let mut r = RecentIds::default();
+        assert!(r.insert(EventId([1; 16])));
+        assert!(!r.insert(EventId([1; 16])));
+        for i in 0..(RECENT_EVENTS as u32 + 10) {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&i.to_be_bytes());
+            b[15] = 2;
+            r.insert(EventId(b));
+        }
+        assert_eq!(r.set.len(), RECENT_EVENTS);
+        assert!(r.insert(EventId([1; 16])), "the oldest was forgotten");
+    }
+}

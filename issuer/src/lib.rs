@@ -1,0 +1,50 @@
+//! # latchkey-issuer — the Latchkey issuer daemon
+//!
+//! A thin driver around the sans-IO [`latchkey::Issuer`]: it keeps the issuer's state in a
+//! directory, talks MQTT through `latchkey-transport`, and carries out what the core
+//! returns. Every protocol decision (seal, window, replay, enrollment, policy) is the core's.
+//!
+//! - Offline commands, plain functions: [`keygen`], [`add_lock`], [`enroll_guest`] (and
+//!   their `_with` variants taking options).
+//! - The daemon: [`Issuerd::start`] returns an [`IssuerdHandle`] to revoke grants and
+//!   guests, read the status, watch [`IssuerEvent`]s and shut down.
+//! - The control socket ([`control`]) lets the CLI talk to a running daemon.
+//!
+//! Invariants:
+//! - Bad input never panics and never stops the daemon: every MQTT payload goes to the
+//!   core, and each refusal is logged once, with its reason and requirement.
+//! - A grant is persisted (`grants.json`) before it is published, so every grant that left
+//!   the issuer can be revoked after a restart; after a restart requests timestamped before
+//!   it are refused (LK-ISS-5).
+//! - Private files are written mode 0600, atomically, and a private key or registry that
+//!   group or others can read is refused.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod control;
+mod daemon;
+pub mod error;
+mod fsutil;
+pub mod keys;
+pub mod logging;
+pub mod rng;
+mod serde_ids;
+pub mod state;
+pub mod status;
+pub mod time;
+
+pub use commands::{
+    AddLockOptions, AddedLock, EnrollGuestOptions, KeygenOptions, KeygenOutput, add_lock,
+    add_lock_with, enroll_guest, enroll_guest_with, keygen, keygen_with,
+};
+pub use config::{BrokerChoice, IssuerOptions};
+pub use daemon::{Issuerd, IssuerdHandle};
+pub use error::IssuerdError;
+pub use status::{IssuerEvent, IssuerStatus, RevokedGrant};
+
+/// The daemon under the name the design uses (`issuerd::Issuerd::start`).
+pub mod issuerd {
+    pub use crate::config::{BrokerChoice, IssuerOptions};
+    pub use crate::daemon::{Issuerd, IssuerdHandle};
+}

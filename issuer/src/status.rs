@@ -1,0 +1,161 @@
+//! What the running issuer reports: its status (control socket `status`, `list`) and the
+//! stream of things it did ([`IssuerEvent`], for the demo and tests).
+
+use std::collections::BTreeMap;
+
+use latchkey::frame::LockEvent;
+use latchkey::{GrantId, GuestId, LockId, Reason, SessionId};
+use serde::{Deserialize, Serialize};
+
+use crate::serde_ids::{hexid, hexids};
+
+/// Something the issuer did or refused. Delivered on
+/// [`IssuerdHandle::subscribe`](crate::IssuerdHandle::subscribe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssuerEvent {
+    /// A request was accepted; both grants were handed to the MQTT client.
+    GrantIssued(GrantSummary),
+    /// A request was refused (logged with the same reason).
+    RequestRefused {
+        /// The guest named by the topic.
+        guest_id: GuestId,
+        /// Why.
+        reason: Reason,
+    },
+    /// A message on `requests/…` or `locks/…/events` whose topic names no valid id.
+    MalformedTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// A grant was revoked; its Revocation was handed to the MQTT client.
+    GrantRevoked {
+        /// The grant.
+        grant_id: GrantId,
+        /// Its lock.
+        lock_id: LockId,
+    },
+    /// A lock confirmed a revocation (kind-4 event): it is no longer re-published.
+    RevocationConfirmed {
+        /// The grant.
+        grant_id: GrantId,
+        /// Its lock.
+        lock_id: LockId,
+    },
+    /// A lock event that verified (LK-EVT-1, LK-EVT-2).
+    LockEvent(LockEvent),
+    /// A lock event that did not verify.
+    EventRefused {
+        /// The lock named by the topic.
+        lock_id: LockId,
+        /// Why.
+        reason: Reason,
+    },
+}
+
+/// A live grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantSummary {
+    /// The grant.
+    #[serde(with = "hexid")]
+    pub grant_id: GrantId,
+    /// Its lock.
+    #[serde(with = "hexid")]
+    pub lock_id: LockId,
+    /// Its guest.
+    #[serde(with = "hexid")]
+    pub guest_id: GuestId,
+    /// Its session.
+    #[serde(with = "hexid")]
+    pub session_id: SessionId,
+    /// End of validity, Unix seconds.
+    pub not_after: u64,
+}
+
+/// A grant just revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedGrant {
+    /// The grant.
+    #[serde(with = "hexid")]
+    pub grant_id: GrantId,
+    /// The lock its Revocation was published to.
+    #[serde(with = "hexid")]
+    pub lock_id: LockId,
+}
+
+/// An enrolled guest, without its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestSummary {
+    /// The guest.
+    #[serde(with = "hexid")]
+    pub guest_id: GuestId,
+    /// Locks it may request grants for.
+    #[serde(with = "hexids")]
+    pub allowed_locks: Vec<LockId>,
+    /// Whether its enrollment is revoked.
+    pub revoked: bool,
+}
+
+/// A revocation not yet confirmed by its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRevocationSummary {
+    /// The revoked grant.
+    #[serde(with = "hexid")]
+    pub grant_id: GrantId,
+    /// Its lock.
+    #[serde(with = "hexid")]
+    pub lock_id: LockId,
+    /// Re-published until this Unix time at most.
+    pub expires_at: u64,
+    /// Publications so far.
+    pub publishes: u32,
+}
+
+/// Counters since start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Requests answered with a grant.
+    pub requests_accepted: u64,
+    /// Refused requests by reason name.
+    pub requests_refused: BTreeMap<String, u64>,
+    /// Events that verified.
+    pub events_verified: u64,
+    /// Verified events seen before (QoS 1 redelivery), not logged again.
+    pub events_duplicate: u64,
+    /// Refused events by reason name.
+    pub events_refused: BTreeMap<String, u64>,
+    /// Messages on a topic naming no valid id.
+    pub malformed_topics: u64,
+    /// Revocation publications, first ones and re-publications.
+    pub revocations_published: u64,
+    /// Publications dropped because the MQTT outbox was full.
+    pub publishes_dropped: u64,
+}
+
+/// The running issuer's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerStatus {
+    /// The state directory.
+    pub state_dir: String,
+    /// The broker the issuer is connected to.
+    pub broker_url: String,
+    /// `connected`, `connecting` or `disconnected`.
+    pub mqtt: String,
+    /// Topic prefix.
+    pub topic_prefix: String,
+    /// Start time, Unix seconds.
+    pub started_at_s: u64,
+    /// Registered locks.
+    #[serde(with = "hexids")]
+    pub locks: Vec<LockId>,
+    /// Enrolled guests.
+    pub guests: Vec<GuestSummary>,
+    /// Live grants (unexpired, not revoked).
+    pub live_grants: Vec<GrantSummary>,
+    /// Revocations still re-published.
+    pub pending_revocations: Vec<PendingRevocationSummary>,
+    /// Entries in the request replay cache.
+    pub request_cache: usize,
+    /// Counters since start.
+    pub counters: Counters,
+}

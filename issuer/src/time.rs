@@ -1,0 +1,18 @@
+//! Wall-clock time as the core takes it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use latchkey::UnixMillis;
+
+/// Now, in Unix milliseconds; a clock before 1970 saturates to 0.
+pub fn now() -> UnixMillis {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    UnixMillis(ms)
+}
+
+/// How long from `now` until `at` (zero if it has passed).
+pub(crate) fn until(now: UnixMillis, at: UnixMillis) -> Duration {
+    Duration::from_millis(at.since(now))
+}
