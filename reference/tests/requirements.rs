@@ -871,19 +871,35 @@ fn lk_rev_3_challenge_of_a_revoked_session_never_unlocks_even_after_reinstall() 
     let mut f = Forge::new(1, w.now);
     f.header.issued_at = w.now.secs() - 10;
     let g = f.lock_grant(&mut w.rng);
-    w.lock.handle_grant(w.now, &g, &mut w.rng).expect("installs");
+    w.lock
+        .handle_grant(w.now, &g, &mut w.rng)
+        .expect("installs");
     let s = w.now.step();
     w.hear(&f.beacon(s, 1)).expect("armed");
-    let ch = w.lock.handle_select(w.now, w.conn, &f.select(s, 1), &mut w.rng).expect("challenge").to_bytes();
-    w.lock.handle_revocation(w.now, &f.revocation(&mut w.rng, w.now.secs() - 5)).expect("revoked");
+    let ch = w
+        .lock
+        .handle_select(w.now, w.conn, &f.select(s, 1), &mut w.rng)
+        .expect("challenge")
+        .to_bytes();
+    w.lock
+        .handle_revocation(w.now, &f.revocation(&mut w.rng, w.now.secs() - 5))
+        .expect("revoked");
     for i in 2..=17u8 {
         let other = Forge::new(i, w.now);
-        w.lock.handle_revocation(w.now, &other.revocation(&mut w.rng, w.now.secs())).expect("revoked");
+        w.lock
+            .handle_revocation(w.now, &other.revocation(&mut w.rng, w.now.secs()))
+            .expect("revoked");
     }
     // The floor (issuer clock) still refuses the redelivered grant.
-    assert_eq!(w.lock.handle_grant(w.now, &g, &mut w.rng), Err(Reason::GrantRevoked));
+    assert_eq!(
+        w.lock.handle_grant(w.now, &g, &mut w.rng),
+        Err(Reason::GrantRevoked)
+    );
     let resp = f.response(&ch, s, 1, w.now.secs_u32());
-    assert_eq!(w.lock.handle_response(w.now, w.conn, &resp), Err(Reason::SessionRevoked));
+    assert_eq!(
+        w.lock.handle_response(w.now, w.conn, &resp),
+        Err(Reason::SessionRevoked)
+    );
 }
 
 #[test]
@@ -893,17 +909,32 @@ fn lk_rsp_7_challenge_does_not_survive_its_session_being_replaced() {
     let mut w = World::new();
     let mut f = Forge::new(1, w.now);
     f.header.not_after = w.now.secs() + 1;
-    w.lock.handle_grant(w.now, &f.lock_grant(&mut w.rng), &mut w.rng).expect("installs");
+    w.lock
+        .handle_grant(w.now, &f.lock_grant(&mut w.rng), &mut w.rng)
+        .expect("installs");
     let s = w.now.step();
     w.hear(&f.beacon(s, 1)).expect("armed");
-    let ch = w.lock.handle_select(w.now, w.conn, &f.select(s, 1), &mut w.rng).expect("challenge").to_bytes();
+    let ch = w
+        .lock
+        .handle_select(w.now, w.conn, &f.select(s, 1), &mut w.rng)
+        .expect("challenge")
+        .to_bytes();
     w.lock.handle_timeout(w.now.plus_ms(1_200));
     assert_eq!(w.lock.stats().sessions, 0);
     let other = Forge::new(2, w.now);
-    w.lock.handle_grant(w.now.plus_ms(1_300), &other.lock_grant(&mut w.rng), &mut w.rng).expect("installs");
+    w.lock
+        .handle_grant(
+            w.now.plus_ms(1_300),
+            &other.lock_grant(&mut w.rng),
+            &mut w.rng,
+        )
+        .expect("installs");
     let later = w.now.plus_ms(1_500);
     let resp = f.response(&ch, s, 1, later.secs_u32());
-    assert_eq!(w.lock.handle_response(later, w.conn, &resp), Err(Reason::SessionExpired));
+    assert_eq!(
+        w.lock.handle_response(later, w.conn, &resp),
+        Err(Reason::SessionExpired)
+    );
 }
 
 #[test]
