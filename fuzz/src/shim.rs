@@ -12,40 +12,6 @@ use crate::common::{LOCK_A, LOCK_B, T0_MS, keys};
 /// Most lines handled per input.
 const MAX_LINES: usize = 24;
 
-/// A harness bug this target found (short Revocation/LockEvent messages panicked the
-/// `signature_input` and `verify_signature` primitives) is fixed: the primitives now parse
-/// the whole message. The switch stays so a future known bug can be fenced off the same way;
-/// `fuzz/regressions/shim_json/` guards the fix.
-pub const SKIP_KNOWN_SIGNATURE_PRIMITIVE_PANIC: bool = false;
-
-fn hits_known_bug(req: &Value) -> bool {
-    if !SKIP_KNOWN_SIGNATURE_PRIMITIVE_PANIC
-        || req.get("op").and_then(Value::as_str) != Some("primitive")
-    {
-        return false;
-    }
-    let name = req.get("name").and_then(Value::as_str);
-    if !matches!(name, Some("signature_input" | "verify_signature")) {
-        return false;
-    }
-    let Some(m) = req
-        .get("input")
-        .and_then(|i| i.get("message"))
-        .and_then(Value::as_str)
-        .and_then(|s| hex::decode(s).ok())
-    else {
-        return false;
-    };
-    let prefix = match latchkey::frame::MessageType::of(&m) {
-        Ok(latchkey::frame::MessageType::Revocation) => {
-            latchkey::frame::REVOCATION_SIGNED_PREFIX_LEN
-        }
-        Ok(latchkey::frame::MessageType::LockEvent) => latchkey::frame::LOCK_EVENT_FIXED_LEN,
-        _ => return false,
-    };
-    m.len() < prefix + 2
-}
-
 /// Checks one reply to `req` (and, for a valid decode, the encode round trip through the
 /// same shim).
 fn check_reply(iut: &mut ReferenceIut, req: &Value, reply: &Value) {
@@ -95,9 +61,6 @@ pub fn raw(data: &[u8]) {
         let Ok(req) = serde_json::from_slice::<Value>(line) else {
             continue;
         };
-        if hits_known_bug(&req) {
-            continue;
-        }
         let reply = iut.handle(&req);
         check_reply(&mut iut, &req, &reply);
     }
@@ -423,9 +386,6 @@ pub fn structured(reqs: &[Request]) {
     let mut iut = ReferenceIut::default();
     for r in reqs.iter().take(MAX_LINES) {
         let req = r.to_json();
-        if hits_known_bug(&req) {
-            continue;
-        }
         let reply = iut.handle(&req);
         check_reply(&mut iut, &req, &reply);
     }
