@@ -26,6 +26,11 @@ use crate::options::Timeouts;
 /// timer must not turn the wait for a step boundary into a busy loop.
 const MIN_REFRESH: Duration = Duration::from_millis(5);
 
+/// How long past the attempt's limit the outer timeout waits, so that a step whose own
+/// budget ends with the attempt (finding the lock) reports its specific error, not a
+/// generic timeout, even on a loaded machine.
+const STEP_GRACE: Duration = Duration::from_millis(500);
+
 /// Cleanup (stop advertising, disconnect) must not hang an unlock that already ended.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(2);
 
@@ -64,7 +69,7 @@ impl<R: GuestRadio> Attempt<'_, R> {
         let mut at = UnlockStep::Advertise;
         let limit = self.timeouts.attempt;
         let ended = tokio::select! {
-            r = tokio::time::timeout(limit, self.steps(lock, &mut link, &mut at)) => Some(r),
+            r = tokio::time::timeout(limit + STEP_GRACE, self.steps(lock, &mut link, &mut at)) => Some(r),
             _ = cancel.cancelled() => None,
         };
         let result = match ended {
@@ -109,7 +114,7 @@ impl<R: GuestRadio> Attempt<'_, R> {
         adv.refresh(self.guest, radio, self.clock).await?;
 
         *at = UnlockStep::Connect;
-        let connect_limit = t.connect.min(t.attempt);
+        let connect_limit = t.connect.min(t.attempt.saturating_sub(started.elapsed()));
         let connected = adv
             .while_advertising(
                 self.guest,
