@@ -391,17 +391,14 @@ async fn attempt_times_out_as_a_whole() {
     let err = within(20, "unlock", guest.unlock(w.lock_id))
         .await
         .unwrap_err();
-    // The connect limit is clipped to the attempt's.
+    // The search for the lock gets what is left of the attempt (just under 400 ms, the
+    // first advertisement came first), and reports its own error: the attempt's timeout
+    // waits a grace past it.
     assert!(
         matches!(
             err,
-            GuestError::NoLockFound { waited } if waited == Duration::from_millis(400)
-        ) || matches!(
-            err,
-            GuestError::AttemptTimeout {
-                step: UnlockStep::Connect,
-                ..
-            }
+            GuestError::NoLockFound { waited }
+                if waited <= Duration::from_millis(400) && waited >= Duration::from_millis(300)
         ),
         "{err:?}"
     );

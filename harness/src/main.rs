@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use latchkey::crypto::provider::{RsaProvider, rsa_provider_by_name, rsa_providers};
 use latchkey_harness::broken::{BrokenIut, Fault};
 use latchkey_harness::iut::Iut;
 use latchkey_harness::iut::reference::ReferenceIut;
@@ -45,6 +46,9 @@ enum Command {
         /// Serve a deliberately broken variant instead (to see the harness catch it).
         #[arg(long, value_enum)]
         broken: Option<Fault>,
+        /// RSA provider of the reference (see `run --provider`).
+        #[arg(long, default_value = "rustcrypto")]
+        provider: String,
     },
     /// Mutate valid frames from the vectors and check the implementation rejects each.
     Fuzz {
@@ -60,6 +64,9 @@ enum Command {
         /// Per-call timeout of the shim, in milliseconds.
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
+        /// RSA provider of the in-process reference (see `run --provider`).
+        #[arg(long, default_value = "rustcrypto")]
+        provider: String,
         /// Vector directory.
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -92,6 +99,12 @@ struct RunArgs {
     /// restarted, and the case fails.
     #[arg(long, default_value_t = 5000)]
     timeout_ms: u64,
+    /// RSA provider of the in-process reference: `rustcrypto` (the default, which generates
+    /// the vectors) or `aws-lc-rs` (harness feature `aws-lc-rs`, on by default). aws-lc-rs
+    /// draws PSS salts and OAEP seeds from its own DRBG; the runner checks those outputs by
+    /// verifying and unwrapping them, so every case must give the same verdict.
+    #[arg(long, default_value = "rustcrypto")]
+    provider: String,
     /// Only cases of this role (lock, guest, issuer, any); repeatable.
     #[arg(long = "role")]
     roles: Vec<String>,
@@ -136,13 +149,24 @@ fn load(dir: Option<PathBuf>) -> Result<Vec<latchkey_harness::model::VectorFile>
     vectors::load_all(&dir).map_err(|e| e.to_string())
 }
 
-fn open_iut(shim: Option<String>, timeout_ms: u64) -> Result<Box<dyn Iut>, String> {
+fn rsa_provider(name: &str) -> Result<&'static dyn RsaProvider, String> {
+    rsa_provider_by_name(name).ok_or_else(|| {
+        let known: Vec<&str> = rsa_providers().iter().map(|p| p.name()).collect();
+        format!(
+            "unknown RSA provider `{name}`; compiled in: {}",
+            known.join(", ")
+        )
+    })
+}
+
+fn open_iut(shim: Option<String>, timeout_ms: u64, provider: &str) -> Result<Box<dyn Iut>, String> {
+    let provider = rsa_provider(provider)?;
     Ok(match shim {
         Some(cmd) => Box::new(
             ShimProcess::spawn(&cmd, Duration::from_millis(timeout_ms))
                 .map_err(|e| e.to_string())?,
         ),
-        None => Box::new(ReferenceIut::default()),
+        None => Box::new(ReferenceIut::with_provider(provider)),
     })
 }
 
@@ -245,7 +269,7 @@ fn real_main() -> Result<ExitCode, String> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut iut = open_iut(a.shim, a.timeout_ms)?;
+            let mut iut = open_iut(a.shim, a.timeout_ms, &a.provider)?;
             let rep = runner::run(iut.as_mut(), &files, &filter, !a.no_progress);
             print!("{}", report::terminal::render(&rep));
             report::write_all(
@@ -262,8 +286,8 @@ fn real_main() -> Result<ExitCode, String> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Shim { broken } => {
-            serve(broken);
+        Command::Shim { broken, provider } => {
+            serve(broken, rsa_provider(&provider)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Fuzz {
@@ -271,10 +295,11 @@ fn real_main() -> Result<ExitCode, String> {
             seed,
             iterations,
             timeout_ms,
+            provider,
             dir,
         } => {
             let files = load(dir)?;
-            let mut iut = open_iut(shim, timeout_ms)?;
+            let mut iut = open_iut(shim, timeout_ms, &provider)?;
             let findings = fuzz::run(iut.as_mut(), &files, seed, iterations);
             for f in &findings {
                 println!(
@@ -297,8 +322,8 @@ fn real_main() -> Result<ExitCode, String> {
 }
 
 /// The shim loop: one JSON request per line on stdin, one JSON reply per line on stdout.
-fn serve(broken: Option<Fault>) {
-    let mut reference = ReferenceIut::default();
+fn serve(broken: Option<Fault>, provider: &'static dyn RsaProvider) {
+    let mut reference = ReferenceIut::with_provider(provider);
     let mut faulty = broken.map(BrokenIut::new);
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use latchkey_harness::broken::{BrokenIut, Fault};
+use latchkey_harness::iut::Iut as _;
 use latchkey_harness::iut::reference::ReferenceIut;
 use latchkey_harness::iut::shim_client::ShimProcess;
 use latchkey_harness::model::{VectorFile, Verdict};
@@ -39,6 +40,40 @@ fn every_vector_passes_against_the_reference_in_process() {
     assert!(rep.results.len() > 150, "only {} cases", rep.results.len());
     assert_eq!(failures(&rep), Vec::<String>::new());
     assert_eq!(rep.uncovered, Vec::<String>::new());
+}
+
+/// Every vector case against the reference with each compiled-in RSA provider (aws-lc-rs
+/// with the harness's default `aws-lc-rs` feature): the same verdict, case by case, as with
+/// the default provider. aws-lc-rs draws PSS salts and OAEP seeds from its own DRBG, so its
+/// grants differ in bytes; the runner checks them by verifying and unwrapping.
+#[test]
+fn every_vector_passes_against_the_reference_with_every_rsa_provider() {
+    use latchkey::crypto::provider::rsa_providers;
+    let files = files();
+    let verdicts = |iut: &mut ReferenceIut| {
+        let rep = runner::run(iut, &files, &Filter::default(), false);
+        assert_eq!(
+            failures(&rep),
+            Vec::<String>::new(),
+            "{}",
+            rep.implementation
+        );
+        assert_eq!(rep.uncovered, Vec::<String>::new());
+        rep.results
+            .iter()
+            .map(|r| (r.id.clone(), r.verdict))
+            .collect::<Vec<_>>()
+    };
+    let baseline = verdicts(&mut ReferenceIut::default());
+    assert_eq!(
+        rsa_providers().len(),
+        if cfg!(feature = "aws-lc-rs") { 2 } else { 1 }
+    );
+    for p in rsa_providers() {
+        let mut iut = ReferenceIut::with_provider(*p);
+        assert!(iut.name().contains(p.name()));
+        assert_eq!(verdicts(&mut iut), baseline, "provider {}", p.name());
+    }
 }
 
 #[test]

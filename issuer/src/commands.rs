@@ -74,7 +74,8 @@ pub fn keygen_with(state_dir: &Path, opts: &KeygenOptions) -> Result<KeygenOutpu
         return Err(IssuerdError::AlreadyExists { path: key_file });
     }
     let mut rng = os_rng()?;
-    let key = RsaPrivateKey::generate(&mut rng, opts.bits).map_err(IssuerdError::Key)?;
+    let key = RsaPrivateKey::generate_with(crate::keys::rsa_provider(), &mut rng, opts.bits)
+        .map_err(IssuerdError::Key)?;
     let public_key = key.public_key();
     fsutil::write_atomic(
         &key_file,
@@ -182,7 +183,8 @@ pub fn add_lock_with(state_dir: &Path, opts: &AddLockOptions) -> Result<AddedLoc
         }
     }
 
-    let key = RsaPrivateKey::generate(&mut rng, opts.bits).map_err(IssuerdError::Key)?;
+    let key = RsaPrivateKey::generate_with(crate::keys::rsa_provider(), &mut rng, opts.bits)
+        .map_err(IssuerdError::Key)?;
     let public_key = key.public_key();
     let lock_toml = lock_toml(
         lock_id,

@@ -70,6 +70,7 @@ impl Issuerd {
             return Err(IssuerdError::NoIssuerKey { path: key_path });
         }
         let signing_key = keys::load_private_key(&key_path, "issuer private key")?;
+        let rsa_provider = signing_key.provider().name();
         let mut cfg = IssuerConfig::new(signing_key);
         cfg.request_window_s = opts.request_window_s;
         cfg.request_cache_capacity = opts.request_cache_capacity;
@@ -159,6 +160,7 @@ impl Issuerd {
             guests = registry.guests.len(),
             live_grants = restored,
             pending_revocations = pending.len(),
+            rsa_provider,
             "issuer starting"
         );
         let daemon = Daemon {

@@ -228,6 +228,7 @@ impl Lockd {
             broker = %opts.mqtt.url,
             client_id = %opts.mqtt.client_id,
             topic = %daemon.grants_topic,
+            rsa_provider = opts.lock_key.provider().name(),
             "lock daemon started"
         );
         let task = tokio::spawn(daemon.run(radio, events, incoming, publisher, cancel.clone()));

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use latchkey::crypto::provider::{RsaProvider, fastest_rsa_provider};
 use latchkey::crypto::rsa::{KeyError, RsaPrivateKey, RsaPublicKey};
 use zeroize::Zeroizing;
 
@@ -112,12 +113,19 @@ fn decode_pem(
     Ok(der)
 }
 
+/// The RSA provider the daemon loads its keys into (reported in the startup log line):
+/// aws-lc-rs with this crate's default `aws-lc-rs` feature (about ten times faster OAEP
+/// decryption, the bulk of a grant install), else the core's RustCrypto default.
+pub fn rsa_provider() -> &'static dyn RsaProvider {
+    fastest_rsa_provider()
+}
+
 /// Loads a PKCS#8 PEM RSA private key, refusing a file that the group or others may read.
 pub fn load_private_key(path: &Path) -> Result<RsaPrivateKey, KeyFileError> {
     check_private_file_mode(path)?;
     let text = read(path)?;
     let der = decode_pem(path, &text, PRIVATE_LABEL)?;
-    RsaPrivateKey::from_pkcs8_der(&der).map_err(|source| KeyFileError::Key {
+    RsaPrivateKey::from_pkcs8_der_with(rsa_provider(), &der).map_err(|source| KeyFileError::Key {
         path: path.to_owned(),
         source,
     })
@@ -127,9 +135,11 @@ pub fn load_private_key(path: &Path) -> Result<RsaPrivateKey, KeyFileError> {
 pub fn load_public_key(path: &Path) -> Result<RsaPublicKey, KeyFileError> {
     let text = read(path)?;
     let der = decode_pem(path, &text, PUBLIC_LABEL)?;
-    RsaPublicKey::from_public_key_der(&der).map_err(|source| KeyFileError::Key {
-        path: path.to_owned(),
-        source,
+    RsaPublicKey::from_public_key_der_with(rsa_provider(), &der).map_err(|source| {
+        KeyFileError::Key {
+            path: path.to_owned(),
+            source,
+        }
     })
 }
 

@@ -95,6 +95,27 @@ mod tests {
         let mut c = Clock::default();
         assert_eq!(c.observe(UnixMillis(10)), UnixMillis(10));
         assert_eq!(c.observe(UnixMillis(5)), UnixMillis(10));
+        assert_eq!(c.now(), UnixMillis(10));
         assert_eq!(c.observe(UnixMillis(11)), UnixMillis(11));
+        assert_eq!(c.now(), UnixMillis(11));
+    }
+
+    /// Steps and the wire's u32 seconds saturate instead of wrapping (year 6053 and
+    /// 2106 respectively): a far-future clock never maps to a small, valid-looking value.
+    #[test]
+    fn far_future_times_saturate() {
+        let max_step_ms = (u32::MAX as u64) * STEP_SECONDS * 1000;
+        assert_eq!(UnixMillis(max_step_ms).step(), Step(u32::MAX));
+        assert_eq!(UnixMillis(max_step_ms - 1).step(), Step(u32::MAX - 1));
+        assert_eq!(
+            UnixMillis(max_step_ms + STEP_SECONDS * 1000).step(),
+            Step(u32::MAX)
+        );
+        assert_eq!(UnixMillis(u64::MAX).step(), Step(u32::MAX));
+        let max_secs_ms = (u32::MAX as u64) * 1000;
+        assert_eq!(UnixMillis(max_secs_ms).secs_u32(), u32::MAX);
+        assert_eq!(UnixMillis(max_secs_ms - 1000).secs_u32(), u32::MAX - 1);
+        assert_eq!(UnixMillis(max_secs_ms + 1000).secs_u32(), u32::MAX);
+        assert_eq!(UnixMillis(u64::MAX).secs_u32(), u32::MAX);
     }
 }

@@ -2,7 +2,8 @@
 //! paths the protocol uses (spec §4.1): `ShortCmac` for the beacon CMAC, the HMAC-SHA256
 //! behind every tag and MAC, `Hkdf<Sha256>` as the key schedule calls it, `Aes256Gcm`
 //! through `AeadInOut` as the seals call it, and RSA-OAEP / RSA-PSS as the grant code calls
-//! them.
+//! them, through every compiled-in RSA provider (RustCrypto always; aws-lc-rs with the
+//! `aws-lc-rs` feature, which `cargo test --workspace` turns on through the daemons).
 //!
 //! The vectors are data that live beside the project, never inside it: they are read from
 //! `$LATCHKEY_WYCHEPROOF_DIR`, else from `<repo>/../shared/wycheproof/`. A missing directory
@@ -20,15 +21,13 @@ use std::path::PathBuf;
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit as _};
 use hkdf::Hkdf;
+use latchkey::crypto::provider::{RsaProvider, rsa_providers};
 use latchkey::crypto::rsa::{RsaPrivateKey, RsaPublicKey};
 use latchkey::crypto::{ShortCmac, beacon_mac, ct_eq, hmac_sha256};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use rsa::oaep::Oaep;
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::pss::Pss;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 // ------------------------------------------------------------------ loading
 
@@ -94,7 +93,7 @@ enum Expect {
 
 #[derive(Default)]
 struct Tally {
-    file: &'static str,
+    file: String,
     valid: usize,
     invalid: usize,
     acceptable: usize,
@@ -103,9 +102,9 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(file: &'static str) -> Self {
+    fn new(file: impl Into<String>) -> Self {
         Self {
-            file,
+            file: file.into(),
             ..Self::default()
         }
     }
@@ -251,7 +250,11 @@ fn aes_cmac_through_short_cmac() {
             let (key, msg, tag) = (h(&c.key), h(&c.msg), h(&c.tag));
             let run = || -> Option<bool> {
                 let key: [u8; 16] = key.as_slice().try_into().ok()?;
+                // Both block cipher backends (AES-NI where present, the `aes` crate) must
+                // give the same MAC; the verdict is the one the lock would reach.
                 let full = ShortCmac::new(&key).mac(&msg)?;
+                let portable = ShortCmac::new_portable(&key).mac(&msg)?;
+                assert_eq!(full, portable, "backends disagree on tcId {}", c.tc_id);
                 Some(tag_matches(&full, &tag, g.tag_size))
             };
             // The library agrees with Wycheproof on every case it can key (all of them, for
@@ -479,66 +482,94 @@ struct OaepCase {
     result: Expect,
 }
 
-/// Invalid RSA-OAEP cases the `rsa` crate (0.10.0, the version in Cargo.lock) accepts:
-/// `(tcId, why)`. Its OAEP decoding omits RFC 8017 §7.1.2 step 3.g, "if Y is nonzero, output
-/// 'decryption error'" (`decrypt_inner` in `src/algorithms/oaep.rs` never looks at `em[0]`;
-/// 0.9 did). The test asserts that exactly these cases still deviate, so the list goes
-/// stale, and fails, the day `rsa` is fixed.
+/// Invalid RSA-OAEP cases a provider accepts: `(tcId, why)`, per provider name. The test
+/// asserts that exactly these cases still deviate, so the list goes stale, and fails, the
+/// day the library is fixed.
+///
+/// RustCrypto: `rsa` 0.10.0's OAEP decoding omits RFC 8017 §7.1.2 step 3.g, "if Y is
+/// nonzero, output 'decryption error'" (`decrypt_inner` in `src/algorithms/oaep.rs` never
+/// looks at `em[0]`; 0.9 did). aws-lc-rs: none (AWS-LC checks `Y` in constant time,
+/// `RSA_padding_check_PKCS1_OAEP_mgf1`).
 ///
 /// Reach in Latchkey: `unwrap_session_key` (LK-GRT-3) returns the key for any such encoding
 /// of 32 bytes. It runs only on grants whose issuer signature verified (LK-GRT-2 comes
 /// first) and OAEP encryption is public anyway, so nobody gains a capability; but a lock
 /// built on a conforming RFC 8017 library answers `unwrap_failed` where the reference
 /// installs the grant.
-const RSA_OAEP_KNOWN_LIBRARY_DEVIATIONS: &[(u32, &str)] = &[(
-    23,
-    "rsa 0.10.0 does not check that the leading octet Y of EM is zero (RFC 8017 §7.1.2 3.g)",
-)];
+fn rsa_oaep_known_library_deviations(provider: &str) -> &'static [(u32, &'static str)] {
+    match provider {
+        "rustcrypto" => &[(
+            23,
+            "rsa 0.10.0 does not check that the leading octet Y of EM is zero (RFC 8017 §7.1.2 3.g)",
+        )],
+        _ => &[],
+    }
+}
 
-/// Session-key unwrapping (LK-GRT-3): the `rsa` call `RsaPrivateKey::unwrap_session_key`
-/// makes (`decrypt_blinded` with `Oaep::<Sha256>::new_with_label`), on every case; and
-/// `unwrap_session_key` itself, which must agree: the key for a 32-byte plaintext, nothing
-/// for every other case.
+/// Session-key unwrapping (LK-GRT-3), for every compiled-in RSA provider: the provider's
+/// OAEP decryption that `RsaPrivateKey::unwrap_session_key` calls
+/// (`RsaPrivateKeyOps::decrypt_oaep_sha256`), on every case; and `unwrap_session_key`
+/// itself, which must agree: the key for a 32-byte plaintext, nothing for every other case.
 #[test]
 fn rsa_oaep_2048_sha256_through_the_unwrap_path() {
     let file: File<OaepGroup> = load("rsa_oaep_2048_sha256_mgf1sha256_test.json");
     assert_eq!(file.algorithm, "RSAES-OAEP");
-    let mut t = Tally::new("rsa_oaep_2048_sha256_mgf1sha256_test.json");
+    for provider in rsa_providers() {
+        rsa_oaep_with(*provider, &file);
+    }
+}
+
+fn rsa_oaep_with(provider: &'static dyn RsaProvider, file: &File<OaepGroup>) {
+    let name = provider.name();
+    let mut t = Tally::new(format!(
+        "rsa_oaep_2048_sha256_mgf1sha256_test.json [{name}]"
+    ));
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let (mut unwrapped, mut unwrap_refused) = (0, 0);
     let mut deviations = Vec::new();
+    let known_deviations = rsa_oaep_known_library_deviations(name);
     for g in &file.test_groups {
         assert_eq!(
             (g.key_size, g.sha.as_str(), g.mgf_sha.as_str()),
             (2048, "SHA-256", "SHA-256")
         );
         let der = h(&g.private_key_pkcs8);
-        let raw = rsa::PrivateKey::from_pkcs8_der(&der).expect("vector key (rsa)");
-        let ours = RsaPrivateKey::from_pkcs8_der(&der).expect("vector key (latchkey)");
+        let raw = provider
+            .load_private_key(&der)
+            .expect("vector key (provider)");
+        let ours = RsaPrivateKey::from_pkcs8_der_with(provider, &der).expect("vector key");
+        assert_eq!(ours.provider().name(), name);
         for c in &g.tests {
             let (msg, ct, label) = (h(&c.msg), h(&c.ct), h(&c.label));
             let run = |rng: &mut ChaCha20Rng| -> Option<Vec<u8>> {
-                raw.decrypt_blinded(rng, Oaep::<Sha256>::new_with_label(label.clone()), &ct)
-                    .ok()
+                raw.decrypt_oaep_sha256(rng, &label, &ct)
+                    .map(|p| p.to_vec())
             };
             let pt = run(&mut rng);
             let key = ours.unwrap_session_key(&mut rng, &label, &ct);
             match (&pt, &key) {
                 (Some(p), Some(k)) => {
-                    assert_eq!(&k.expose()[..], &p[..], "tcId {}", c.tc_id);
+                    assert_eq!(&k.expose()[..], &p[..], "[{name}] tcId {}", c.tc_id);
                     unwrapped += 1;
                 }
                 (Some(p), None) => {
-                    assert_ne!(p.len(), 32, "tcId {}: 32-byte plaintext refused", c.tc_id);
+                    assert_ne!(
+                        p.len(),
+                        32,
+                        "[{name}] tcId {}: 32-byte plaintext refused",
+                        c.tc_id
+                    );
                     unwrap_refused += 1;
                 }
                 (None, None) => unwrap_refused += 1,
-                (None, Some(_)) => panic!("tcId {}: unwrap accepts what OAEP refuses", c.tc_id),
+                (None, Some(_)) => {
+                    panic!(
+                        "[{name}] tcId {}: unwrap accepts what OAEP refuses",
+                        c.tc_id
+                    )
+                }
             }
-            if let Some((_, why)) = RSA_OAEP_KNOWN_LIBRARY_DEVIATIONS
-                .iter()
-                .find(|(id, _)| *id == c.tc_id)
-            {
+            if let Some((_, why)) = known_deviations.iter().find(|(id, _)| *id == c.tc_id) {
                 assert_eq!(c.result, Expect::Invalid, "tcId {}", c.tc_id);
                 if pt.is_some() {
                     t.invalid += 1;
@@ -557,18 +588,15 @@ fn rsa_oaep_2048_sha256_through_the_unwrap_path() {
         }
     }
     eprintln!(
-        "  unwrap_session_key: returned the key for {unwrapped} case(s) (32-byte plaintext), \
-         nothing for {unwrap_refused}"
+        "  [{name}] unwrap_session_key: returned the key for {unwrapped} case(s) (32-byte \
+         plaintext), nothing for {unwrap_refused}"
     );
     assert!(unwrapped > 0, "no 32-byte case reached unwrap_session_key");
-    let known: Vec<u32> = RSA_OAEP_KNOWN_LIBRARY_DEVIATIONS
-        .iter()
-        .map(|(id, _)| *id)
-        .collect();
+    let known: Vec<u32> = known_deviations.iter().map(|(id, _)| *id).collect();
     assert_eq!(
         deviations, known,
-        "the rsa crate no longer accepts every case listed in \
-         RSA_OAEP_KNOWN_LIBRARY_DEVIATIONS: it was fixed, remove them from the list"
+        "[{name}] the provider no longer accepts every case listed in \
+         rsa_oaep_known_library_deviations: it was fixed, remove them from the list"
     );
     t.finish(file.number_of_tests);
 }
@@ -581,9 +609,10 @@ const OAEP_LABEL: &[u8] = b"latchkey/v1 wycheproof tcId 23 shape";
 const OAEP_Y0: &str = "3490daef0ca91a6c341b7666cc2a631b380797a5c68a63b86ef4f7f4af28e9d711104eb9ffb0ecf41482738ae5711c4242f197b8728a912bb5ef236fdc3b91b2406ad2ec2dcb55d3bd8e8d82344304089f8a62a8c85bdd2de0250e39e0830ca09d5eb6ca6cae63e87ce8a6ff99748d177fa459677d387e4d9877ec35485df03d7f5dff8a480213fcab4c910646e23999bc65ebb10692b263839c17bec41da7cdebb44e439a3d143d789afe6f2991adbd18021ce7347506be9fdd810cd866c365ace613fec7c8ddd79e6feb3e8b60a8dde31f5ade6094d633a80de997e086df1f731050a4f66101f23634ee40f1f66e0c77323b8314f47a342ab36bc17f4b2627";
 const OAEP_Y1: &str = "195efeff98940c1b6a3bc16b54f059849856642332b5d1f9d8c1b30bc1e6b2660343c5342f51f5515ea1ccb3ca2e0448b8a708865ec28ed6915c127a40ea72891e33c808414991481460815c3c345b05799621e58b3de54eb40a3229dc6c72bcd2a2da88a04b83593f24981bf71d479d7b999db5d67a1c13bf2fae6b585771827156ac7240a544f62ace369298222c9e699b28a76e5971edd7ff5331dd53265431566e6f6e38968b93061848b374f62fad2ab5c7fdfb3e245f7c6976ee6a446a89066ae381728e7dce840ed40d8c90c88d669c8ba945a90d410a7a311f4e82320441d8b3fb298d946e41ede48eb1f5b8ea9971ede03c75b20f63efbe9508fe39";
 
-/// The library deviation above reaches `unwrap_session_key`: it returns the key for the
-/// `Y = 1` encoding too. This test pins that known behaviour (see
-/// [`RSA_OAEP_KNOWN_LIBRARY_DEVIATIONS`]) and fails once `rsa` refuses it.
+/// The library deviation above reaches `unwrap_session_key` with the RustCrypto provider:
+/// it returns the key for the `Y = 1` encoding too. This test pins that known behaviour per
+/// provider (see [`rsa_oaep_known_library_deviations`]): RustCrypto accepts it (and the test
+/// fails once `rsa` refuses it), aws-lc-rs refuses it.
 #[test]
 fn rsa_oaep_nonzero_leading_octet_reaches_unwrap_session_key() {
     let path = format!(
@@ -591,27 +620,42 @@ fn rsa_oaep_nonzero_leading_octet_reaches_unwrap_session_key() {
         env!("CARGO_MANIFEST_DIR")
     );
     let der = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let lock = RsaPrivateKey::from_pkcs8_der(&der).expect("lock-a key");
-    let mut rng = ChaCha20Rng::seed_from_u64(3);
-    let want: Vec<u8> = (0x20..0x40).collect();
-    let y0 = lock
-        .unwrap_session_key(&mut rng, OAEP_LABEL, &h(OAEP_Y0))
-        .expect("a conforming encoding unwraps");
-    assert_eq!(&y0.expose()[..], &want[..]);
-    assert!(
-        lock.unwrap_session_key(&mut rng, b"another label", &h(OAEP_Y0))
-            .is_none()
-    );
-    let y1 = lock.unwrap_session_key(&mut rng, OAEP_LABEL, &h(OAEP_Y1));
-    assert!(
-        y1.is_some_and(|k| k.expose()[..] == want[..]),
-        "unwrap_session_key now refuses an OAEP encoding with Y = 1: the rsa crate was fixed; \
-         turn this test around (expect None) and prune RSA_OAEP_KNOWN_LIBRARY_DEVIATIONS"
-    );
-    eprintln!(
-        "KNOWN LIBRARY BUG reaches the protocol: unwrap_session_key accepts an RSA-OAEP \
-         encoding whose leading octet is 1 (RFC 8017 §7.1.2 3.g)"
-    );
+    for provider in rsa_providers() {
+        let name = provider.name();
+        let lock = RsaPrivateKey::from_pkcs8_der_with(*provider, &der).expect("lock-a key");
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let want: Vec<u8> = (0x20..0x40).collect();
+        let y0 = lock
+            .unwrap_session_key(&mut rng, OAEP_LABEL, &h(OAEP_Y0))
+            .expect("a conforming encoding unwraps");
+        assert_eq!(&y0.expose()[..], &want[..], "[{name}]");
+        assert!(
+            lock.unwrap_session_key(&mut rng, b"another label", &h(OAEP_Y0))
+                .is_none(),
+            "[{name}]"
+        );
+        let y1 = lock.unwrap_session_key(&mut rng, OAEP_LABEL, &h(OAEP_Y1));
+        let deviates = rsa_oaep_known_library_deviations(name)
+            .iter()
+            .any(|(id, _)| *id == 23);
+        if deviates {
+            assert!(
+                y1.is_some_and(|k| k.expose()[..] == want[..]),
+                "[{name}] unwrap_session_key now refuses an OAEP encoding with Y = 1: the \
+                 library was fixed; drop tcId 23 from rsa_oaep_known_library_deviations"
+            );
+            eprintln!(
+                "KNOWN LIBRARY BUG reaches the protocol [{name}]: unwrap_session_key accepts \
+                 an RSA-OAEP encoding whose leading octet is 1 (RFC 8017 §7.1.2 3.g)"
+            );
+        } else {
+            assert!(
+                y1.is_none(),
+                "[{name}] unwrap_session_key accepts an RSA-OAEP encoding with Y = 1"
+            );
+            eprintln!("[{name}] refuses an RSA-OAEP encoding whose leading octet is 1");
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -635,37 +679,50 @@ struct PssCase {
     result: Expect,
 }
 
-/// Grant, revocation and event signatures (LK-GRT-2, LK-REV-2, LK-EVT-1): the inner call of
-/// `RsaPublicKey::verify` (`rsa::PublicKey::verify` with `Pss::<Sha256>::new_with_salt(32)`
-/// over SHA-256 of the message), and `RsaPublicKey::verify` itself with an empty
-/// domain-separation prefix, which hashes exactly the message.
+/// Grant, revocation and event signatures (LK-GRT-2, LK-REV-2, LK-EVT-1), for every
+/// compiled-in RSA provider: the provider's verification that `RsaPublicKey::verify` calls
+/// (`RsaPublicKeyOps::verify_pss_sha256`, salt 32, SHA-256 over `ds || msg`) with an empty
+/// domain-separation prefix, which hashes exactly the message, and `RsaPublicKey::verify`
+/// itself, which must agree.
 #[test]
 fn rsa_pss_2048_sha256_salt32_through_the_verify_path() {
     let file: File<PssGroup> = load("rsa_pss_2048_sha256_mgf1_32_test.json");
     assert_eq!(file.algorithm, "RSASSA-PSS");
-    let mut t = Tally::new("rsa_pss_2048_sha256_mgf1_32_test.json");
+    for provider in rsa_providers() {
+        rsa_pss_with(*provider, &file);
+    }
+}
+
+fn rsa_pss_with(provider: &'static dyn RsaProvider, file: &File<PssGroup>) {
+    let name = provider.name();
+    let mut t = Tally::new(format!("rsa_pss_2048_sha256_mgf1_32_test.json [{name}]"));
     for g in &file.test_groups {
         assert_eq!(
             (g.key_size, g.sha.as_str(), g.mgf_sha.as_str(), g.s_len),
             (2048, "SHA-256", "SHA-256", 32)
         );
         let der = h(&g.public_key_der);
-        let raw = rsa::PublicKey::from_public_key_der(&der).expect("vector key (rsa)");
-        let ours = RsaPublicKey::from_public_key_der(&der).expect("vector key (latchkey)");
+        let raw = provider
+            .load_public_key(&der)
+            .expect("vector key (provider)");
+        let ours = RsaPublicKey::from_public_key_der_with(provider, &der).expect("vector key");
+        assert_eq!(ours.provider().name(), name);
         for c in &g.tests {
             let (msg, sig) = (h(&c.msg), h(&c.sig));
             let run = || {
-                let inner = raw
-                    .verify(
-                        Pss::<Sha256>::new_with_salt(32),
-                        &Sha256::digest(&msg),
-                        &sig,
-                    )
-                    .is_ok();
+                let inner = raw.verify_pss_sha256(b"", &msg, &sig);
+                // A domain-separation prefix is hashed as the front of the message.
+                let split = msg.len().min(1);
+                assert_eq!(
+                    raw.verify_pss_sha256(&msg[..split], &msg[split..], &sig),
+                    inner,
+                    "[{name}] tcId {}: ds || msg split changes the result",
+                    c.tc_id
+                );
                 assert_eq!(
                     ours.verify(b"", &msg, &sig),
                     inner,
-                    "tcId {}: RsaPublicKey::verify disagrees with its inner call",
+                    "[{name}] tcId {}: RsaPublicKey::verify disagrees with its inner call",
                     c.tc_id
                 );
                 inner

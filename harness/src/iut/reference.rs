@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 
+use latchkey::crypto::provider::{RsaProvider, default_rsa_provider};
 use latchkey::crypto::rsa::{
     DS_LOCK_EVENT, DS_LOCK_GRANT, DS_REVOCATION, RsaPrivateKey, RsaPublicKey,
 };
@@ -87,18 +88,37 @@ enum Role {
 }
 
 /// The reference as an implementation under test.
+///
+/// Its RSA keys are loaded into an RSA provider: the default (RustCrypto), or another with
+/// [`ReferenceIut::with_provider`]. With aws-lc-rs, which draws PSS salts and OAEP seeds
+/// from its own DRBG, grants and signatures differ from the vectors' bytes; the runner
+/// checks those outputs semantically (verify, unwrap), so the results must not change.
 #[derive(Debug)]
 pub struct ReferenceIut {
     role: Option<Role>,
     rng: ScriptedRng,
+    provider: &'static dyn RsaProvider,
 }
 
 impl Default for ReferenceIut {
     fn default() -> Self {
+        Self::with_provider(default_rsa_provider())
+    }
+}
+
+impl ReferenceIut {
+    /// The reference with its RSA keys held by `provider`.
+    pub fn with_provider(provider: &'static dyn RsaProvider) -> Self {
         Self {
             role: None,
             rng: ScriptedRng::new(0x4c4b),
+            provider,
         }
+    }
+
+    /// The RSA provider in use.
+    pub fn provider(&self) -> &'static dyn RsaProvider {
+        self.provider
     }
 }
 
@@ -139,12 +159,12 @@ fn num<T: TryFrom<u64>>(v: &Value, k: &str) -> R<T> {
     T::try_from(u64f(v, k)?).map_err(|_| format!("field `{k}` out of range"))
 }
 
-fn private_key(v: &Value, k: &str) -> R<RsaPrivateKey> {
-    RsaPrivateKey::from_pkcs8_der(&hexf(v, k)?).map_err(|e| format!("field `{k}`: {e}"))
+fn private_key(p: &'static dyn RsaProvider, v: &Value, k: &str) -> R<RsaPrivateKey> {
+    RsaPrivateKey::from_pkcs8_der_with(p, &hexf(v, k)?).map_err(|e| format!("field `{k}`: {e}"))
 }
 
-fn public_key(v: &Value, k: &str) -> R<RsaPublicKey> {
-    RsaPublicKey::from_public_key_der(&hexf(v, k)?).map_err(|e| format!("field `{k}`: {e}"))
+fn public_key(p: &'static dyn RsaProvider, v: &Value, k: &str) -> R<RsaPublicKey> {
+    RsaPublicKey::from_public_key_der_with(p, &hexf(v, k)?).map_err(|e| format!("field `{k}`: {e}"))
 }
 
 fn h(b: &[u8]) -> String {
@@ -177,11 +197,11 @@ fn tunable_usize(k: &str, v: &Value) -> R<usize> {
 
 // ---------------------------------------------------------------- role construction
 
-fn make_lock(c: &Value) -> R<Lock> {
+fn make_lock(p: &'static dyn RsaProvider, c: &Value) -> R<Lock> {
     let mut cfg = LockConfig::new(
         LockId(arrf(c, "lock_id")?),
-        private_key(c, "lock_key")?,
-        public_key(c, "issuer_public_key")?,
+        private_key(p, c, "lock_key")?,
+        public_key(p, c, "issuer_public_key")?,
     );
     if c.get("company_id").is_some() {
         cfg.company_id = num(c, "company_id")?;
@@ -229,8 +249,8 @@ fn make_guest(c: &Value) -> R<Guest> {
     Guest::new(cfg).map_err(|e| e.to_string())
 }
 
-fn make_issuer(c: &Value) -> R<Issuer> {
-    let mut cfg = IssuerConfig::new(private_key(c, "signing_key")?);
+fn make_issuer(p: &'static dyn RsaProvider, c: &Value) -> R<Issuer> {
+    let mut cfg = IssuerConfig::new(private_key(p, c, "signing_key")?);
     tunables(c, |k, v| {
         match k {
             "request_window_s" => cfg.request_window_s = tunable_u64(k, v)?,
@@ -247,7 +267,7 @@ fn make_issuer(c: &Value) -> R<Issuer> {
         .as_array()
         .ok_or("`locks` must be an array")?
     {
-        iss.add_lock(LockId(arrf(l, "lock_id")?), public_key(l, "public_key")?);
+        iss.add_lock(LockId(arrf(l, "lock_id")?), public_key(p, l, "public_key")?);
     }
     for g in field(c, "guests")?
         .as_array()
@@ -446,9 +466,9 @@ impl ReferenceIut {
         let c = field(req, "config")?;
         self.rng = ScriptedRng::new(c.get("rng_seed").and_then(Value::as_u64).unwrap_or(0x4c4b));
         self.role = Some(match field(req, "role")?.as_str().unwrap_or_default() {
-            "lock" => Role::Lock(Box::new(make_lock(c)?)),
+            "lock" => Role::Lock(Box::new(make_lock(self.provider, c)?)),
             "guest" => Role::Guest(Box::new(make_guest(c)?)),
-            "issuer" => Role::Issuer(Box::new(make_issuer(c)?)),
+            "issuer" => Role::Issuer(Box::new(make_issuer(self.provider, c)?)),
             other => return Err(format!("unknown role `{other}`")),
         });
         Ok(())
@@ -489,8 +509,14 @@ fn signature_parts(message: &[u8]) -> R<(&'static [u8], &[u8], &[u8])> {
     }
 }
 
-/// Computes one primitive (see `vectors/primitives.json` for the names and fields).
+/// Computes one primitive (see `vectors/primitives.json` for the names and fields), with the
+/// default RSA provider.
 pub fn primitive(name: &str, i: &Value) -> R<Value> {
+    primitive_with(default_rsa_provider(), name, i)
+}
+
+/// Computes one primitive, with RSA keys held by `provider`.
+pub fn primitive_with(provider: &'static dyn RsaProvider, name: &str, i: &Value) -> R<Value> {
     Ok(match name {
         "subkeys" => {
             let k = crypto::derive_session_keys(
@@ -530,7 +556,7 @@ pub fn primitive(name: &str, i: &Value) -> R<Value> {
         }
         "verify_signature" => {
             let m = hexf(i, "message")?;
-            let key = public_key(i, "public_key")?;
+            let key = public_key(provider, i, "public_key")?;
             let valid =
                 signature_parts(&m).is_ok_and(|(ds, signed, sig)| key.verify(ds, signed, sig));
             json!({"valid": valid})
@@ -754,7 +780,10 @@ impl ReferenceIut {
                 }
                 "primitive" => {
                     let name = field(req, "name")?.as_str().unwrap_or_default();
-                    m.insert("output".into(), primitive(name, field(req, "input")?)?);
+                    m.insert(
+                        "output".into(),
+                        primitive_with(self.provider, name, field(req, "input")?)?,
+                    );
                 }
                 "decode" => {
                     let frame = field(req, "frame")?.as_str().unwrap_or_default();
@@ -781,12 +810,11 @@ impl ReferenceIut {
 
 impl Iut for ReferenceIut {
     fn name(&self) -> String {
-        concat!(
-            "latchkey-reference ",
+        format!(
+            "latchkey-reference {} (in process, RSA provider {})",
             env!("CARGO_PKG_VERSION"),
-            " (in process)"
+            self.provider.name()
         )
-        .to_string()
     }
 
     fn call(&mut self, request: &Value) -> Result<Value, IutError> {

@@ -43,10 +43,19 @@ impl<'a> BeaconView<'a> {
     pub fn mac(&self) -> &'a [u8] {
         &self.0[15..23]
     }
+    /// The truncated AES-CMAC as an array (for the one-word constant-time comparison).
+    #[inline]
+    pub fn mac_bytes(&self) -> [u8; 8] {
+        arr(self.0, 15)
+    }
     /// The bytes the MAC covers.
     #[inline]
-    pub fn mac_input(&self) -> &'a [u8] {
-        &self.0[..BEACON_MAC_INPUT_LEN]
+    pub fn mac_input(&self) -> &'a [u8; BEACON_MAC_INPUT_LEN] {
+        let (input, _) = self
+            .0
+            .split_first_chunk::<BEACON_MAC_INPUT_LEN>()
+            .unwrap_or((&[0; BEACON_MAC_INPUT_LEN], &[]));
+        input
     }
     /// The whole payload.
     pub fn as_bytes(&self) -> &'a [u8; BEACON_LEN] {

@@ -125,3 +125,6 @@ pub(crate) fn arr<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     a.copy_from_slice(&b[at..at + N]);
     a
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,6 +6,7 @@
 //! reason instead of evicting live state.
 
 mod config;
+mod replay;
 mod revocations;
 mod sessions;
 mod tag_index;
@@ -18,16 +19,17 @@ use hashbrown::HashMap;
 
 pub(crate) use config::check as config_check;
 pub use config::{ConfigError, LockConfig};
+use replay::{ReplayCache, ReplayKey};
 use revocations::Revocations;
-use sessions::{Session, Sessions};
-use tag_index::{TagEntry, TagIndex, TagMap};
+use sessions::{Session, Sessions, TagSlots};
+use tag_index::{BuildTagHasher, TagEntry, TagIndex, TagMap};
 
 use crate::constants::STEP_WINDOW;
 use crate::crypto::rsa::{DS_LOCK_EVENT, DS_LOCK_GRANT, DS_REVOCATION};
-use crate::crypto::{self, MacContext, ct_eq, derive_session_keys};
+use crate::crypto::{self, MacContext, SessionKey, ct_eq, ct_eq_8, derive_session_keys};
 use crate::frame::{
-    BeaconView, Challenge, EventKind, LockEvent, LockGrantView, MessageType, ResponseView,
-    RevocationView, SelectView, append_signature,
+    BeaconView, Challenge, EventKind, LockEvent, LockGrantHeader, LockGrantView, MessageType,
+    ResponseView, RevocationView, SelectView, append_signature,
 };
 use crate::time::Clock;
 use crate::{EventId, GrantId, GuestId, Reason, SessionId, Step, UnixMillis};
@@ -125,9 +127,6 @@ struct Outstanding {
     revoked: bool,
 }
 
-/// Beacons that armed an authentication: `(session, step, attempt)`.
-type ReplayKey = (SessionId, Step, u16);
-
 /// Counts of the lock's state, for monitoring and the memory-bound tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LockStats {
@@ -155,7 +154,7 @@ pub struct Lock {
     tags: TagIndex,
     indexed: Option<Step>,
     pending: TagMap<Pending>,
-    replay: HashMap<ReplayKey, ()>,
+    replay: ReplayCache,
     challenges: HashMap<ConnId, Outstanding>,
     revocations: Revocations,
     /// Install generations handed out so far.
@@ -170,14 +169,17 @@ impl Lock {
     /// A lock with no sessions. Fails if a tunable is out of range.
     pub fn new(cfg: LockConfig) -> Result<Self, ConfigError> {
         cfg.validate()?;
+        // Every table is sized to its cap up front: the beacon path never allocates (a test
+        // proves it with a counting allocator), and the memory a lock needs is taken at
+        // start, not discovered at the worst moment.
         Ok(Self {
-            sessions: Sessions::with_capacity(cfg.max_sessions.min(1024)),
-            expiry: BinaryHeap::new(),
-            tags: TagIndex::with_capacity(cfg.max_sessions.min(1024) * 3),
+            sessions: Sessions::with_capacity(cfg.max_sessions),
+            expiry: BinaryHeap::with_capacity(cfg.max_sessions),
+            tags: TagIndex::with_capacity(cfg.max_sessions * 3),
             indexed: None,
-            pending: TagMap::default(),
-            replay: HashMap::new(),
-            challenges: HashMap::new(),
+            pending: TagMap::with_capacity_and_hasher(cfg.max_pending, BuildTagHasher),
+            replay: ReplayCache::with_capacity(cfg.replay_capacity),
+            challenges: HashMap::with_capacity(cfg.max_challenges),
             revocations: Revocations::new(cfg.revocation_capacity),
             installs: 0,
             clock: Clock::default(),
@@ -225,30 +227,21 @@ impl Lock {
         let hi = Step(step.0.saturating_add(STEP_WINDOW));
         let tags = &mut self.tags;
         for (slot, s) in self.sessions.iter_mut() {
-            for t in s.tags.iter_mut() {
-                if let Some((ts, tag)) = *t
-                    && (ts < lo || ts > hi)
-                {
-                    tags.remove(tag, TagEntry { slot, step: ts });
-                    *t = None;
-                }
-            }
+            s.tags.retain_window(lo, hi, |ts, tag| {
+                tags.remove(tag, TagEntry { slot, step: ts });
+            });
             for st in lo.0..=hi.0 {
                 let st = Step(st);
-                if s.tags
-                    .iter()
-                    .any(|t| matches!(t, Some((ts, _)) if *ts == st))
-                {
+                if s.tags.has(st) {
                     continue;
                 }
                 let tag = tag_u64(&crypto::beacon_tag(&s.keys.tag, st));
-                tags.insert(tag, TagEntry { slot, step: st });
-                if let Some(free) = s.tags.iter_mut().find(|t| t.is_none()) {
-                    *free = Some((st, tag));
+                if s.tags.insert(st, tag) {
+                    tags.insert(tag, TagEntry { slot, step: st });
                 }
             }
         }
-        self.replay.retain(|(_, st, _), _| *st >= lo);
+        self.replay.purge_before(lo);
         self.indexed = Some(step);
     }
 
@@ -258,25 +251,19 @@ impl Lock {
             return;
         };
         let lo = step.0.saturating_sub(STEP_WINDOW);
-        for (i, st) in (lo..=step.0.saturating_add(STEP_WINDOW)).enumerate() {
-            let tag = tag_u64(&crypto::beacon_tag(&s.keys.tag, Step(st)));
-            if let Some(t) = s.tags.get_mut(i) {
-                *t = Some((Step(st), tag));
+        for st in lo..=step.0.saturating_add(STEP_WINDOW) {
+            let st = Step(st);
+            let tag = tag_u64(&crypto::beacon_tag(&s.keys.tag, st));
+            if s.tags.insert(st, tag) {
+                self.tags.insert(tag, TagEntry { slot, step: st });
             }
-            self.tags.insert(
-                tag,
-                TagEntry {
-                    slot,
-                    step: Step(st),
-                },
-            );
         }
     }
 
     fn remove_session(&mut self, slot: u32) -> Option<Session> {
         let s = self.sessions.remove(slot)?;
-        for (st, tag) in s.tags.iter().flatten() {
-            self.tags.remove(*tag, TagEntry { slot, step: *st });
+        for (step, tag) in s.tags.iter() {
+            self.tags.remove(tag, TagEntry { slot, step });
         }
         self.pending.retain(|_, p| p.slot != slot);
         Some(s)
@@ -357,9 +344,7 @@ impl Lock {
         }
         let s = self.sessions.get(entry.slot).ok_or(Reason::UnknownTag)?;
         // LK-ADV-5: AES-CMAC, constant-time comparison.
-        let mut input = [0u8; 15];
-        input.copy_from_slice(b.mac_input());
-        if !ct_eq(&crypto::beacon_mac(&s.cmac, &input), b.mac()) {
+        if !ct_eq_8(&crypto::beacon_mac(&s.cmac, b.mac_input()), &b.mac_bytes()) {
             return Err(Reason::BadBeaconMac);
         }
         // LK-ADV-6: the grant's validity.
@@ -371,9 +356,13 @@ impl Lock {
             return Err(Reason::SessionExpired);
         }
         let (session_id, guest_id, attempt) = (s.session_id, s.guest_id, b.attempt());
+        let previous = s.pending_tag;
         // LK-ADV-7: a beacon arms at most one authentication.
-        let key = (session_id, step, attempt);
-        if self.replay.contains_key(&key) {
+        let replay_len = self.replay.len();
+        let Ok(new_entry) = self
+            .replay
+            .lookup(ReplayKey::new(&session_id, step, attempt))
+        else {
             // The pending authentication exists until consumed, replaced, removed, dropped
             // by LK-SEL-2 or purged by a timeout (§7.1), whether or not its window passed.
             return match self.pending.get(&tag) {
@@ -382,9 +371,8 @@ impl Lock {
                 }
                 _ => Err(Reason::Replay),
             };
-        }
+        };
         // One pending authentication per session: a new attempt replaces the previous one.
-        let previous = self.sessions.get(entry.slot).and_then(|s| s.pending_tag);
         let replaces = previous.is_some_and(|t| self.pending.contains_key(&t));
         // LK-ADV-8: pending cap. Nothing is purged first: a pending authentication counts
         // until a timeout purges it (§7.1).
@@ -392,13 +380,14 @@ impl Lock {
             return Err(Reason::PendingCapReached);
         }
         // LK-ADV-9: replay cache cap (entries outside the window were dropped at reindex).
-        if self.replay.len() >= self.cfg.replay_capacity {
+        if replay_len >= self.cfg.replay_capacity {
             return Err(Reason::ReplayCacheFull);
         }
-        if let Some(t) = previous {
+        new_entry.insert();
+        // The same step's tag is overwritten by the insert below; another step's is removed.
+        if let Some(t) = previous.filter(|t| *t != tag) {
             self.pending.remove(&t);
         }
-        self.replay.insert(key, ());
         self.pending.insert(
             tag,
             Pending {
@@ -445,12 +434,16 @@ impl Lock {
             return Err(Reason::ConnectionWindowExpired);
         }
         // LK-SEL-3: challenge cap (a connection's new Select replaces its old challenge).
-        let budget = self.cfg.response_budget_ms;
-        self.challenges
-            .retain(|_, c| now.since(c.issued_at) <= budget);
+        // Only live challenges count; expired ones are purged when the table looks full,
+        // not on every Select (the scan is O(cap)).
         if !self.challenges.contains_key(&conn) && self.challenges.len() >= self.cfg.max_challenges
         {
-            return Err(Reason::ChallengeCapReached);
+            let budget = self.cfg.response_budget_ms;
+            self.challenges
+                .retain(|_, c| now.since(c.issued_at) <= budget);
+            if self.challenges.len() >= self.cfg.max_challenges {
+                return Err(Reason::ChallengeCapReached);
+            }
         }
         let s = self.sessions.get(p.slot).ok_or(Reason::NoPendingAuth)?;
         // LK-CHL-1: fresh nonce from the CSPRNG.
@@ -568,7 +561,6 @@ impl Lock {
         rng: &mut R,
     ) -> Result<GrantOutcome, Reason> {
         let now = self.tick(now);
-        let now_s = now.secs();
         let g = LockGrantView::parse(payload)?;
         let h = g.header;
         // LK-GRT-1
@@ -583,6 +575,26 @@ impl Lock {
         {
             return Err(Reason::BadSignature);
         }
+        if let Some(done) = self.admit(now, &h)? {
+            return Ok(done);
+        }
+        // LK-GRT-3: the private-key operation comes last, after every cheap check.
+        let k_s = self
+            .cfg
+            .lock_key
+            .unwrap_session_key(rng, g.header_bytes, g.wrapped)
+            .ok_or(Reason::UnwrapFailed)?;
+        Ok(self.install(&h, &k_s))
+    }
+
+    /// The checks of a signed grant's header, in the spec's order (LK-GRT-4..9). `Some` if
+    /// the grant is already installed (a QoS 1 redelivery).
+    fn admit(
+        &mut self,
+        now: UnixMillis,
+        h: &LockGrantHeader,
+    ) -> Result<Option<GrantOutcome>, Reason> {
+        let now_s = now.secs();
         // LK-GRT-4
         if h.not_before >= h.not_after || h.not_after - h.not_before > self.cfg.max_grant_validity_s
         {
@@ -602,7 +614,7 @@ impl Lock {
         }
         if let Some(slot) = self.sessions.by_grant_id(&h.grant_id) {
             return match self.sessions.get(slot) {
-                Some(s) if s.session_id == h.session_id => Ok(GrantOutcome::AlreadyInstalled),
+                Some(s) if s.session_id == h.session_id => Ok(Some(GrantOutcome::AlreadyInstalled)),
                 _ => Err(Reason::SessionIdCollision),
             };
         }
@@ -617,13 +629,12 @@ impl Lock {
                 return Err(Reason::SessionCapReached);
             }
         }
-        // LK-GRT-3: the private-key operation comes last, after every cheap check.
-        let k_s = self
-            .cfg
-            .lock_key
-            .unwrap_session_key(rng, g.header_bytes, g.wrapped)
-            .ok_or(Reason::UnwrapFailed)?;
-        let keys = derive_session_keys(&k_s, &self.cfg.lock_id, &h.session_id);
+        Ok(None)
+    }
+
+    /// Installs an admitted session under the session key it unwrapped.
+    fn install(&mut self, h: &LockGrantHeader, k_s: &SessionKey) -> GrantOutcome {
+        let keys = derive_session_keys(k_s, &self.cfg.lock_id, &h.session_id);
         self.installs += 1;
         let slot = self.sessions.insert(Session {
             install: self.installs,
@@ -634,17 +645,49 @@ impl Lock {
             not_after: h.not_after,
             cmac: keys.beacon_cmac(),
             keys,
-            tags: [None; 3],
+            tags: TagSlots::default(),
             pending_tag: None,
         });
         self.index_session(slot);
         self.expiry.push(Reverse((h.not_after, slot, h.grant_id)));
-        Ok(GrantOutcome::Installed {
+        GrantOutcome::Installed {
             grant_id: h.grant_id,
             session_id: h.session_id,
             guest_id: h.guest_id,
             not_after: h.not_after,
-        })
+        }
+    }
+
+    /// **Benchmarks and memory tests only** (feature `testkit`): installs a session as if
+    /// its grant had verified and unwrapped to `k_s`, skipping the two RSA operations
+    /// (LK-GRT-2, LK-GRT-3) so that 100,000 sessions install in a second. Every other check
+    /// runs. Never enable `testkit` in a lock.
+    #[cfg(feature = "testkit")]
+    #[doc(hidden)]
+    pub fn testkit_install_unverified(
+        &mut self,
+        now: UnixMillis,
+        h: &LockGrantHeader,
+        k_s: &SessionKey,
+    ) -> Result<GrantOutcome, Reason> {
+        let now = self.tick(now);
+        if h.lock_id != self.cfg.lock_id {
+            return Err(Reason::WrongLock);
+        }
+        if let Some(done) = self.admit(now, h)? {
+            return Ok(done);
+        }
+        Ok(self.install(h, k_s))
+    }
+
+    /// **Benchmarks only** (feature `testkit`): forgets the replay entries of the sessions
+    /// `forget` selects, so a benchmark can send their attempt numbers again without moving
+    /// the clock (a re-index of 100,000 sessions would dominate the run). Returns how many
+    /// entries were removed.
+    #[cfg(feature = "testkit")]
+    #[doc(hidden)]
+    pub fn testkit_forget_replays(&mut self, forget: impl Fn(&SessionId) -> bool) -> usize {
+        self.replay.forget(forget)
     }
 
     /// A Revocation (spec §7.2.5, LK-REV-1..4).

@@ -2,6 +2,7 @@
 //! rebuilt at each step boundary, so a beacon finds its session in O(1) without any
 //! static identifier on air (spec §7.2).
 
+use alloc::vec::Vec;
 use core::hash::{BuildHasher, Hasher};
 use hashbrown::HashMap;
 
@@ -44,63 +45,109 @@ pub(crate) struct TagEntry {
     pub(crate) step: Step,
 }
 
-/// Usually one entry per tag; two sessions sharing a 64-bit tag is possible only by chance
-/// (≈ n²/2⁶⁵), and then both are kept.
-#[derive(Debug, Clone)]
-enum Bucket {
-    One(TagEntry),
-    Many(alloc::vec::Vec<TagEntry>),
-}
-
+/// One entry per tag in `main`, 16 bytes a bucket. Two sessions sharing a 64-bit tag is
+/// possible only by chance (≈ n²/2⁶⁵; tags are HMAC outputs under keys only the issuer
+/// chooses), and then the later entries wait in `overflow`, so the common case costs
+/// neither a branchy enum nor a heap pointer per tag.
 #[derive(Debug, Default)]
 pub(crate) struct TagIndex {
-    map: TagMap<Bucket>,
+    main: TagMap<TagEntry>,
+    overflow: TagMap<Vec<TagEntry>>,
 }
 
 impl TagIndex {
     pub(crate) fn with_capacity(n: usize) -> Self {
         Self {
-            map: TagMap::with_capacity_and_hasher(n, BuildTagHasher),
+            main: TagMap::with_capacity_and_hasher(n, BuildTagHasher),
+            overflow: TagMap::default(),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.main.len() + self.overflow.values().map(Vec::len).sum::<usize>()
     }
 
     pub(crate) fn insert(&mut self, tag: u64, e: TagEntry) {
-        match self.map.get_mut(&tag) {
-            None => {
-                self.map.insert(tag, Bucket::One(e));
+        match self.main.entry(tag) {
+            hashbrown::hash_map::Entry::Vacant(v) => {
+                v.insert(e);
             }
-            Some(Bucket::One(first)) => {
-                let first = *first;
-                self.map.insert(tag, Bucket::Many(alloc::vec![first, e]));
+            hashbrown::hash_map::Entry::Occupied(_) => {
+                self.overflow.entry(tag).or_default().push(e)
             }
-            Some(Bucket::Many(v)) => v.push(e),
         }
     }
 
     pub(crate) fn remove(&mut self, tag: u64, e: TagEntry) {
-        let now_empty = match self.map.get_mut(&tag) {
-            None => return,
-            Some(Bucket::One(x)) => *x == e,
-            Some(Bucket::Many(v)) => {
-                v.retain(|x| *x != e);
-                v.is_empty()
+        if self.main.get(&tag) == Some(&e) {
+            // Promote a colliding entry, if any, so `main` keeps one per tag.
+            let next = self.overflow.get_mut(&tag).and_then(Vec::pop);
+            match next {
+                Some(x) => {
+                    self.main.insert(tag, x);
+                }
+                None => {
+                    self.main.remove(&tag);
+                }
             }
-        };
-        if now_empty {
-            self.map.remove(&tag);
+        } else if let Some(v) = self.overflow.get_mut(&tag) {
+            v.retain(|x| *x != e);
+        }
+        if self.overflow.get(&tag).is_some_and(Vec::is_empty) {
+            self.overflow.remove(&tag);
         }
     }
 
     /// The entry for `tag` whose step is `step`, if any.
     #[inline]
     pub(crate) fn find(&self, tag: u64, step: Step) -> Option<TagEntry> {
-        match self.map.get(&tag)? {
-            Bucket::One(e) => (e.step == step).then_some(*e),
-            Bucket::Many(v) => v.iter().find(|e| e.step == step).copied(),
+        match self.main.get(&tag) {
+            Some(e) if e.step == step => Some(*e),
+            Some(_) => self
+                .overflow
+                .get(&tag)?
+                .iter()
+                .find(|e| e.step == step)
+                .copied(),
+            None => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(slot: u32, step: u32) -> TagEntry {
+        TagEntry {
+            slot,
+            step: Step(step),
+        }
+    }
+
+    #[test]
+    fn colliding_tags_keep_every_entry_and_promote_on_removal() {
+        let mut t = TagIndex::with_capacity(4);
+        t.insert(7, e(1, 10));
+        t.insert(7, e(2, 11));
+        t.insert(7, e(3, 12));
+        t.insert(8, e(4, 10));
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.find(7, Step(10)), Some(e(1, 10)));
+        assert_eq!(t.find(7, Step(11)), Some(e(2, 11)));
+        assert_eq!(t.find(7, Step(12)), Some(e(3, 12)));
+        assert_eq!(t.find(7, Step(13)), None);
+        assert_eq!(t.find(9, Step(10)), None);
+        t.remove(7, e(1, 10));
+        assert_eq!(t.find(7, Step(10)), None);
+        assert_eq!(t.find(7, Step(11)), Some(e(2, 11)));
+        assert_eq!(t.find(7, Step(12)), Some(e(3, 12)));
+        t.remove(7, e(2, 11));
+        t.remove(7, e(9, 99)); // not there: no effect
+        assert_eq!(t.len(), 2);
+        t.remove(7, e(3, 12));
+        t.remove(8, e(4, 10));
+        assert_eq!(t.len(), 0);
+        assert!(t.overflow.is_empty());
     }
 }

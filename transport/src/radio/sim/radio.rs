@@ -39,6 +39,22 @@ impl SimRadio {
         &self.name
     }
 
+    /// Sends one advertisement now (one controller event), without starting or changing
+    /// the periodic advertisement of [`GuestRadio::set_advertisement`]. For load
+    /// generators that pace adverts themselves (benchmarks); the data is checked like
+    /// `set_advertisement`'s.
+    pub fn advertise_once(&self, company_id: u16, data: &[u8]) -> Result<(), RadioError> {
+        let max = self.air.config().max_advert_data;
+        if data.len() > max {
+            return Err(RadioError::AdvertTooLong {
+                len: data.len(),
+                max,
+            });
+        }
+        self.air.broadcast(self.id, company_id, data);
+        Ok(())
+    }
+
     fn replace_advertiser(&self, next: Option<AbortHandle>) {
         let previous = std::mem::replace(
             &mut *self
