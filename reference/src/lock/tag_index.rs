@@ -143,6 +143,8 @@ mod tests {
         assert_eq!(t.find(7, Step(11)), Some(e(2, 11)));
         assert_eq!(t.find(7, Step(12)), Some(e(3, 12)));
         t.remove(7, e(2, 11));
+        assert_eq!(t.find(7, Step(11)), None);
+        assert_eq!(t.len(), 2);
         t.remove(7, e(9, 99)); // not there: no effect
         assert_eq!(t.len(), 2);
         t.remove(7, e(3, 12));
