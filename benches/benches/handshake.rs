@@ -27,6 +27,19 @@ use fixture::{Fixture, LOCK};
 const BATCH: usize = 256;
 const REPLAY: usize = 65_536;
 
+/// Runs `iters` operations in batches of at most [`BATCH`]; `batch(n)` prepares `n`
+/// operations untimed, times them, tidies up untimed, and returns the timed part.
+fn in_batches(iters: u64, mut batch: impl FnMut(usize) -> Duration) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = BATCH.min(usize::try_from(left).unwrap_or(BATCH));
+        total += batch(n);
+        left -= n as u64;
+    }
+    total
+}
+
 /// Arms one authentication per guest `0..n` and returns their Selects.
 fn arm(fx: &mut Fixture, n: usize) -> Vec<(ConnId, [u8; 11], u16)> {
     let step = fx.step();
@@ -72,32 +85,25 @@ fn handshake(c: &mut Criterion) {
 
     group.bench_function("challenge_build", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = BATCH.min(usize::try_from(left).unwrap_or(BATCH));
+            in_batches(iters, |n| {
                 let sels = arm(&mut fx, n);
                 let t = Instant::now();
                 for (conn, sel, _) in &sels {
                     let ch = fx.lock.handle_select(now, *conn, black_box(sel), &mut rng);
                     black_box(ch).unwrap_or_else(|r| panic!("select: {r}"));
                 }
-                total += t.elapsed();
+                let took = t.elapsed();
                 for (conn, _, _) in &sels {
                     fx.lock.handle_disconnect(*conn);
                 }
-                left -= n as u64;
-            }
-            total
+                took
+            })
         })
     });
 
     group.bench_function("response_verify", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = BATCH.min(usize::try_from(left).unwrap_or(BATCH));
+            in_batches(iters, |n| {
                 let sels = arm(&mut fx, n);
                 let responses: Vec<(ConnId, [u8; 20])> = sels
                     .iter()
@@ -124,10 +130,8 @@ fn handshake(c: &mut Criterion) {
                     let u = fx.lock.handle_response(now, *conn, black_box(r));
                     black_box(u).unwrap_or_else(|r| panic!("response: {r}"));
                 }
-                total += t.elapsed();
-                left -= n as u64;
-            }
-            total
+                t.elapsed()
+            })
         })
     });
 

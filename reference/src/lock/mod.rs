@@ -316,7 +316,8 @@ impl Lock {
     // ---------------------------------------------------------------- beacons
 
     /// A manufacturer-data record heard by the scanner (spec §7.2.2, LK-ADV-1..9).
-    /// `rssi` in dBm. This is the hot path: no allocation, one AES block, one hash lookup.
+    /// `rssi` in dBm. This is the hot path: no allocation; a tag lookup, one AES block, one
+    /// replay-cache probe that also inserts, and the pending record overwritten in place.
     pub fn handle_beacon(
         &mut self,
         now: UnixMillis,
