@@ -34,6 +34,10 @@ const STEP_GRACE: Duration = Duration::from_millis(500);
 /// Cleanup (stop advertising, disconnect) must not hang an unlock that already ended.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(2);
 
+/// BlueZ answers Device1.Disconnect only after its 2 s `DISCONNECT_TIMER` (time for
+/// profiles to close), then sends HCI Disconnect; seen in the real-BlueZ end-to-end traces.
+const DISCONNECT_LIMIT: Duration = Duration::from_secs(3);
+
 /// Step durations of a BLE attempt that reached an outcome.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BleTimings {
@@ -42,6 +46,9 @@ pub(crate) struct BleTimings {
     pub(crate) challenge: Duration,
     pub(crate) response: Duration,
     pub(crate) select_tries: u32,
+    /// When the lock's answer arrived (before cleanup: stopping the advertisement and
+    /// disconnecting take BlueZ seconds that are not part of the unlock).
+    pub(crate) outcome_at: Instant,
 }
 
 /// One unlock attempt's borrowed world.
@@ -88,7 +95,7 @@ impl<R: GuestRadio> Attempt<'_, R> {
             Err(_) => warn!("stopping the advertisement timed out"),
         }
         if let Some(link) = link.take() {
-            match tokio::time::timeout(CLEANUP_LIMIT, link.disconnect()).await {
+            match tokio::time::timeout(DISCONNECT_LIMIT, link.disconnect()).await {
                 Ok(Ok(())) => debug!("disconnected from the lock"),
                 Ok(Err(e)) => debug!(error = %e, "disconnect failed (link already gone?)"),
                 Err(_) => warn!("disconnecting from the lock timed out"),
@@ -220,6 +227,7 @@ impl<R: GuestRadio> Attempt<'_, R> {
                 challenge: challenge_done - select_done,
                 response: response_done - challenge_done,
                 select_tries: tries,
+                outcome_at: response_done,
             }),
             Err(Some(reason)) => Err(GuestError::Refused {
                 step: UnlockStep::Response,

@@ -16,6 +16,8 @@ use crate::options::{GuestOptions, client_id};
 pub const DEFAULT_STATE_DIR: &str = "./guest-state";
 /// File name of the stored bundle inside the state directory.
 pub const BUNDLE_FILE: &str = "enrollment.json";
+/// Folder of STATE_DIR where accepted grants are kept across restarts.
+pub const GRANTS_DIR: &str = "grants";
 
 /// The config file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -62,6 +64,8 @@ pub struct MqttSection {
 pub struct BleSection {
     /// `"hci0"`, `"hci1"`, … or `"sim"`.
     pub adapter: Option<String>,
+    /// Add the Flags AD to beacons, as phone stacks do (default false).
+    pub beacon_flags: Option<bool>,
 }
 
 /// `[timeouts]`, in seconds.

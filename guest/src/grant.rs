@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::WallClock;
 use crate::error::GuestError;
+use crate::grant_store::GrantStore;
 use crate::options::Timeouts;
 
 /// Counters of the grant channel, for monitoring and tests.
@@ -46,6 +47,7 @@ pub(crate) struct GrantChannel {
     incoming: mpsc::Receiver<Incoming>,
     requests_topic: String,
     grants_topic: String,
+    store: Option<GrantStore>,
     pub(crate) stats: GuestStats,
 }
 
@@ -57,6 +59,7 @@ impl GrantChannel {
         guest: &Guest,
         prefix: &str,
         timeouts: &Timeouts,
+        store: Option<GrantStore>,
     ) -> Result<Self, GuestError> {
         let guest_id = guest.config().guest_id;
         let broker = mqtt.url.to_string();
@@ -82,6 +85,7 @@ impl GrantChannel {
             incoming,
             requests_topic: topics::requests(prefix, &guest_id),
             grants_topic,
+            store,
             stats: GuestStats::default(),
         })
     }
@@ -178,6 +182,11 @@ impl GrantChannel {
         match guest.handle_grant(clock.now(), &msg.payload) {
             Ok(info) => {
                 self.stats.grants_accepted += 1;
+                if let Some(store) = &self.store
+                    && let Err(e) = store.save(&info.lock_id, &msg.payload)
+                {
+                    warn!(lock = %info.lock_id, error = %e, "cannot store the grant; it lasts until exit");
+                }
                 info!(
                     lock = %info.lock_id,
                     grant = %info.grant_id,
@@ -197,6 +206,13 @@ impl GrantChannel {
                 }
                 None
             }
+        }
+    }
+
+    /// Forgets the stored grant for `lock`.
+    pub(crate) fn forget(&self, lock: &LockId) {
+        if let Some(store) = &self.store {
+            store.remove(lock);
         }
     }
 

@@ -4,19 +4,20 @@ use std::fmt;
 use std::sync::Arc;
 
 use latchkey::guest::GuestGrantInfo;
-use latchkey::{Guest, GuestConfig, GuestId, LockId, Reason};
+use latchkey::{Guest, GuestConfig, GuestId, LockId, Reason, UnixMillis};
 use latchkey_transport::mqtt::ConnectionState;
 use latchkey_transport::radio::GuestRadio;
 use rand_chacha::ChaCha20Rng;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{debug, info, warn};
 
 use crate::ble::Attempt;
 use crate::bundle::EnrollmentBundle;
 use crate::clock::{SystemClock, WallClock};
 use crate::error::GuestError;
 use crate::grant::{GrantChannel, GuestStats};
+use crate::grant_store::GrantStore;
 use crate::options::{GuestOptions, Timeouts};
 use crate::report::{StepTimings, UnlockReport};
 use crate::rng;
@@ -66,9 +67,19 @@ impl<R: GuestRadio> Guestd<R> {
         let bundle = opts.bundle;
         let mut cfg = GuestConfig::new(bundle.guest_id(), bundle.enrollment_key().clone());
         cfg.company_id = opts.company_id;
-        let guest = Guest::new(cfg).map_err(|e| GuestError::InvalidConfig(e.to_string()))?;
+        let mut guest = Guest::new(cfg).map_err(|e| GuestError::InvalidConfig(e.to_string()))?;
+        let store = match &opts.grant_dir {
+            Some(dir) => Some(GrantStore::open(dir).map_err(|e| {
+                GuestError::InvalidConfig(format!("grant folder {}: {e}", dir.display()))
+            })?),
+            None => None,
+        };
+        if let Some(store) = &store {
+            restore_grants(&mut guest, store, clock.now());
+        }
         let channel =
-            GrantChannel::connect(opts.mqtt, &guest, &opts.topic_prefix, &opts.timeouts).await?;
+            GrantChannel::connect(opts.mqtt, &guest, &opts.topic_prefix, &opts.timeouts, store)
+                .await?;
         info!(guest = %bundle.guest_id(), "guest ready");
         Ok(Self {
             guest,
@@ -135,7 +146,7 @@ impl<R: GuestRadio> Guestd<R> {
                         select: ble.select,
                         challenge: ble.challenge,
                         response: ble.response,
-                        total: started.elapsed(),
+                        total: ble.outcome_at.saturating_duration_since(started),
                     },
                 };
                 info!(%lock, grant = %report.grant_id, total_ms = report.timings.total.as_millis() as u64, "UNLOCKED");
@@ -153,7 +164,7 @@ impl<R: GuestRadio> Guestd<R> {
                     )
                 ) {
                     info!(%lock, "dropping the grant the lock refused; the next unlock requests a new one");
-                    self.guest.drop_grant(&lock);
+                    self.drop_grant(&lock);
                 }
                 Err(e)
             }
@@ -173,6 +184,7 @@ impl<R: GuestRadio> Guestd<R> {
     /// Forgets the grant held for `lock`, so the next unlock requests a new one.
     pub fn drop_grant(&mut self, lock: &LockId) {
         self.guest.drop_grant(lock);
+        self.channel.forget(lock);
     }
 
     /// Processes the grants that arrived since the last call (an idle daemon otherwise
@@ -210,6 +222,26 @@ impl<R: GuestRadio> fmt::Debug for Guestd<R> {
             .field("mqtt", &self.channel.state())
             .field("stats", &self.channel.stats)
             .finish_non_exhaustive()
+    }
+}
+
+/// Re-installs the stored grants; expired or unusable ones are deleted.
+fn restore_grants(guest: &mut Guest, store: &GrantStore, now: UnixMillis) {
+    for (lock, payload) in store.load() {
+        match guest.restore_grant(now, &payload) {
+            Ok(info) if info.lock_id == lock => {
+                info!(%lock, grant = %info.grant_id, not_after = info.not_after, "stored grant restored");
+            }
+            Ok(info) => {
+                warn!(%lock, stored_for = %info.lock_id, "stored grant is for another lock; deleted");
+                guest.drop_grant(&info.lock_id);
+                store.remove(&lock);
+            }
+            Err(reason) => {
+                debug!(%lock, %reason, "stored grant unusable; deleted");
+                store.remove(&lock);
+            }
+        }
     }
 }
 

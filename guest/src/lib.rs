@@ -36,6 +36,7 @@ pub mod config;
 mod error;
 pub mod gatt;
 mod grant;
+mod grant_store;
 mod guestd;
 mod options;
 mod private_file;

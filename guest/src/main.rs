@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use latchkey::LockId;
-use latchkey_guest::config::{BUNDLE_FILE, BleChoice, ConfigFile, seconds};
+use latchkey_guest::config::{BUNDLE_FILE, BleChoice, ConfigFile, GRANTS_DIR, seconds};
 use latchkey_guest::{BundleError, EnrollmentBundle, GuestError, GuestOptions, Guestd};
 use latchkey_transport::mqtt::MqttUrl;
 use latchkey_transport::radio::{BluerRadio, GuestRadio, SimAir};
@@ -112,6 +112,12 @@ enum Command {
         /// it (exercises the MQTT part only) [default: hci0, or [ble] adapter from config].
         #[arg(long, value_name = "ADAPTER")]
         ble: Option<String>,
+        /// Beacons carry the 3-byte Flags AD, as phone stacks add it. BlueZ adds Flags only
+        /// to a connectable, discoverable advertisement, so the beacon becomes one: a test
+        /// of the worst-case size, not for production [default: off, or [ble] beacon_flags
+        /// from config].
+        #[arg(long)]
+        beacon_flags: bool,
         /// State directory [default: ./guest-state, or state_dir from the config file].
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
@@ -171,7 +177,7 @@ fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }
 
@@ -197,6 +203,7 @@ async fn run(cli: Cli) -> Result<(), Exit> {
             timeout_s,
             attempt_timeout_s,
             ble,
+            beacon_flags,
             state_dir,
             bundle,
             broker,
@@ -207,8 +214,13 @@ async fn run(cli: Cli) -> Result<(), Exit> {
                 .to_ascii_lowercase()
                 .parse()
                 .map_err(|e| Exit::usage(format!("--lock: {e}")))?;
+            let grant_dir = state_dir
+                .clone()
+                .unwrap_or_else(|| cfg.state_dir())
+                .join(GRANTS_DIR);
             let bundle = load_bundle(&cfg, state_dir, bundle)?;
             let mut opts = cfg.options(bundle).map_err(Exit::usage)?;
+            opts.grant_dir = Some(grant_dir);
             if let Some(url) = broker {
                 opts.mqtt.url =
                     MqttUrl::parse(&url).map_err(|e| Exit::usage(format!("--broker: {e}")))?;
@@ -233,12 +245,16 @@ async fn run(cli: Cli) -> Result<(), Exit> {
                     unlock(opts, air.radio("latchkey-guest"), lock, json).await
                 }
                 BleChoice::Adapter(name) => {
-                    let radio = BluerRadio::new(Some(&name)).await.map_err(|e| {
-                        Exit(
-                            EXIT_FAILED,
-                            format!("cannot open Bluetooth adapter {name}: {e}"),
-                        )
-                    })?;
+                    let flags = beacon_flags || cfg.ble.beacon_flags.unwrap_or(false);
+                    let radio = BluerRadio::new(Some(&name))
+                        .await
+                        .map_err(|e| {
+                            Exit(
+                                EXIT_FAILED,
+                                format!("cannot open Bluetooth adapter {name}: {e}"),
+                            )
+                        })?
+                        .with_beacon_flags(flags);
                     unlock(opts, radio, lock, json).await
                 }
             }

@@ -1,6 +1,7 @@
 //! What a [`Guestd`](crate::Guestd) needs: the enrollment, the broker connection, and time
 //! limits.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use latchkey::topics::DEFAULT_PREFIX;
@@ -66,6 +67,9 @@ pub struct GuestOptions {
     pub grant_validity_s: u32,
     /// Time limits.
     pub timeouts: Timeouts,
+    /// Where accepted grants are kept across restarts (the CLI uses STATE_DIR/grants);
+    /// `None` keeps them in memory only.
+    pub grant_dir: Option<PathBuf>,
 }
 
 impl GuestOptions {
@@ -80,6 +84,7 @@ impl GuestOptions {
             topic_prefix: DEFAULT_PREFIX.to_owned(),
             grant_validity_s: DEFAULT_GRANT_VALIDITY_S,
             timeouts: Timeouts::default(),
+            grant_dir: None,
         }
     }
 }

@@ -20,7 +20,7 @@ pub struct StepTimings {
     pub challenge: Duration,
     /// Response write → the lock's answer.
     pub response: Duration,
-    /// The whole unlock, grant included.
+    /// The whole unlock, grant included, to the lock's answer (cleanup excluded).
     pub total: Duration,
 }
 

@@ -90,6 +90,49 @@ async fn full_unlock_reports_timings_and_cleans_up() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_guest_unlocks_with_the_grant_it_stored() {
+    let w = World::new(TestClock::system()).await;
+    let _issuer = spawn_issuer(&w).await;
+    let _lock = spawn_lock(&w, LockSetup::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = w.options();
+    opts.grant_dir = Some(dir.path().join("grants"));
+
+    let mut first = w.guest(opts.clone()).await;
+    let report = within(20, "unlock", first.unlock(w.lock_id)).await.unwrap();
+    assert!(!report.grant_reused);
+    first.shutdown().await;
+    let stored = dir.path().join(format!("grants/{}.guestgrant", w.lock_id));
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&stored).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A new process: the stored grant is restored and used without the network.
+    let mut second = w.guest(opts.clone()).await;
+    let held = second.held_grant(&w.lock_id).expect("restored at start");
+    assert_eq!(held.grant_id, report.grant_id);
+    let again = within(20, "unlock after restart", second.unlock(w.lock_id))
+        .await
+        .unwrap();
+    assert!(again.grant_reused);
+    assert_eq!(again.grant_requests, 0);
+    assert_eq!(again.grant_id, report.grant_id);
+
+    // Dropping the grant deletes the file too.
+    second.drop_grant(&w.lock_id);
+    assert!(!stored.exists());
+    second.shutdown().await;
+
+    // A corrupted file is deleted at start, and the guest asks for a new grant.
+    std::fs::write(&stored, "00").unwrap();
+    std::fs::set_permissions(&stored, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let third = w.guest(opts).await;
+    assert!(third.held_grant(&w.lock_id).is_none());
+    assert!(!stored.exists());
+    third.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn lock_refusal_is_reported_with_its_reason() {
     let w = World::new(TestClock::system()).await;
     let _issuer = spawn_issuer(&w).await;

@@ -644,8 +644,10 @@ impl Daemon {
                     debug!(reason = %r, rssi = report.rssi, "beacon rejected");
                     return;
                 }
-                // The same beacon is heard many times a second: report it once.
+                // The same beacon is heard many times a second: report it once (repeats at
+                // debug, with the RSSI that tells radios apart in a trace).
                 if !self.rejected_beacons.first_time(&report.data, r) {
+                    debug!(reason = %r, rssi = report.rssi, "beacon rejected (repeat)");
                     return;
                 }
                 info!(reason = %r, rssi = report.rssi, "beacon rejected");

@@ -172,20 +172,51 @@ impl Guest {
         payload: &[u8],
     ) -> Result<GuestGrantInfo, Reason> {
         let now = self.clock.observe(now);
-        let g = GuestGrantView::parse(payload)?;
+        let g = self.parse_ours(payload)?;
         let h = g.header;
-        // LK-GGR-1
-        if h.guest_id != self.cfg.guest_id {
-            return Err(Reason::WrongGuest);
-        }
         // LK-GGR-2: only answers to our own outstanding requests, for the lock we asked.
         let idx = self
             .outstanding
             .iter()
             .position(|(r, l)| *r == h.request_id && *l == h.lock_id)
             .ok_or(Reason::UnknownRequest)?;
+        let info = self.install(now, &g)?;
+        self.outstanding.remove(idx);
+        Ok(info)
+    }
+
+    /// Re-installs a GuestGrant this guest accepted before it restarted, from its own
+    /// storage (spec §7.3.2): LK-GGR-1, -3 and -4 are checked again; LK-GGR-2 cannot be (the
+    /// outstanding request died with the process), which is why only the guest's own
+    /// private storage may feed this, never the network.
+    pub fn restore_grant(
+        &mut self,
+        now: UnixMillis,
+        payload: &[u8],
+    ) -> Result<GuestGrantInfo, Reason> {
+        let now = self.clock.observe(now);
+        let g = self.parse_ours(payload)?;
+        self.install(now, &g)
+    }
+
+    /// LK-FRM, then LK-GGR-1.
+    fn parse_ours<'p>(&self, payload: &'p [u8]) -> Result<GuestGrantView<'p>, Reason> {
+        let g = GuestGrantView::parse(payload)?;
+        if g.header.guest_id != self.cfg.guest_id {
+            return Err(Reason::WrongGuest);
+        }
+        Ok(g)
+    }
+
+    /// LK-GGR-3 and -4, then holds the grant (replacing any for the same lock).
+    fn install(
+        &mut self,
+        now: UnixMillis,
+        g: &GuestGrantView<'_>,
+    ) -> Result<GuestGrantInfo, Reason> {
+        let h = g.header;
         // LK-GGR-3
-        let k_s = open_guest_grant(&self.cfg.enrollment_key, &g)?;
+        let k_s = open_guest_grant(&self.cfg.enrollment_key, g)?;
         // LK-GGR-4
         if h.not_before >= h.not_after {
             return Err(Reason::InvalidValidity);
@@ -193,7 +224,6 @@ impl Guest {
         if now.secs() >= h.not_after {
             return Err(Reason::GrantExpired);
         }
-        self.outstanding.remove(idx);
         let keys = derive_session_keys(&k_s, &h.lock_id, &h.session_id);
         let info = GuestGrantInfo {
             lock_id: h.lock_id,

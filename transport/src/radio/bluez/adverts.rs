@@ -10,11 +10,25 @@ use uuid::Uuid;
 /// applies it where the kernel supports per-set intervals and ignores it otherwise.
 pub(crate) const BEACON_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Non-connectable advertisement with one manufacturer-data record.
-pub(crate) fn beacon(company_id: u16, data: Vec<u8>) -> Advertisement {
+/// Interval of the lock's connectable service advertisement: Apple's accessory guideline
+/// value, so a guest finds the lock within a fraction of a second (BlueZ's default is
+/// 1.28 s, seen in the real-BlueZ end-to-end traces).
+pub(crate) const SERVICE_INTERVAL: Duration = Duration::from_micros(152_500);
+
+/// Non-connectable advertisement with one manufacturer-data record; BlueZ sends it without
+/// a Flags AD (and refuses Discoverable on a broadcast). With `flags`, it is a connectable,
+/// discoverable advertisement instead, to which BlueZ adds the 3-byte Flags AD as phone
+/// stacks do: the worst case of spec §5.2's size accounting, checked on a real stack by
+/// the `advert-flags` end-to-end scenario. Production beacons stay non-connectable.
+pub(crate) fn beacon(company_id: u16, data: Vec<u8>, flags: bool) -> Advertisement {
     Advertisement {
-        advertisement_type: Type::Broadcast,
+        advertisement_type: if flags {
+            Type::Peripheral
+        } else {
+            Type::Broadcast
+        },
         manufacturer_data: BTreeMap::from([(company_id, data)]),
+        discoverable: flags.then_some(true),
         min_interval: Some(BEACON_INTERVAL),
         max_interval: Some(BEACON_INTERVAL),
         ..Default::default()
@@ -27,6 +41,8 @@ pub(crate) fn service(service: Uuid) -> Advertisement {
         advertisement_type: Type::Peripheral,
         service_uuids: BTreeSet::from([service]),
         discoverable: Some(true),
+        min_interval: Some(SERVICE_INTERVAL),
+        max_interval: Some(SERVICE_INTERVAL),
         ..Default::default()
     }
 }
@@ -37,8 +53,12 @@ mod tests {
 
     #[test]
     fn beacon_is_non_connectable_manufacturer_data_only() {
-        let adv = beacon(0xFFFF, vec![1, 2, 3]);
+        let adv = beacon(0xFFFF, vec![1, 2, 3], false);
         assert_eq!(adv.advertisement_type, Type::Broadcast);
+        assert_eq!(adv.discoverable, None);
+        let flagged = beacon(0xFFFF, vec![1], true);
+        assert_eq!(flagged.discoverable, Some(true));
+        assert_eq!(flagged.advertisement_type, Type::Peripheral);
         assert_eq!(
             adv.manufacturer_data,
             BTreeMap::from([(0xFFFF, vec![1, 2, 3])])
@@ -55,5 +75,7 @@ mod tests {
         assert_eq!(adv.advertisement_type, Type::Peripheral);
         assert_eq!(adv.service_uuids, BTreeSet::from([uuid]));
         assert!(adv.manufacturer_data.is_empty());
+        assert_eq!(adv.min_interval, Some(Duration::from_micros(152_500)));
+        assert_eq!(adv.max_interval, adv.min_interval);
     }
 }

@@ -30,6 +30,7 @@ pub struct BluerRadio {
     _session: bluer::Session,
     adapter: bluer::Adapter,
     beacon: Mutex<Option<AdvertisementHandle>>,
+    beacon_flags: bool,
     lock_started: Arc<AtomicBool>,
 }
 
@@ -57,8 +58,18 @@ impl BluerRadio {
             _session: session,
             adapter,
             beacon: Mutex::new(None),
+            beacon_flags: false,
             lock_started: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Beacons carry the Flags AD, as phone stacks add it: BlueZ adds Flags only to a
+    /// connectable, discoverable advertisement, so the beacon becomes one. Off by default:
+    /// the spec wants beacons non-connectable; this shows the worst-case size fits.
+    #[must_use]
+    pub fn with_beacon_flags(mut self, flags: bool) -> Self {
+        self.beacon_flags = flags;
+        self
     }
 
     /// The adapter's name, e.g. `hci0`.
@@ -138,7 +149,7 @@ impl GuestRadio for BluerRadio {
         drop(beacon.take());
         *beacon = Some(
             self.adapter
-                .advertise(adverts::beacon(company_id, data))
+                .advertise(adverts::beacon(company_id, data, self.beacon_flags))
                 .await?,
         );
         Ok(())
