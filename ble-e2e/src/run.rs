@@ -118,6 +118,9 @@ fn run(opts: &RunOptions) -> Result<Report, SetupError> {
             .unwrap_or_default(),
     };
     let bins = Binaries::find(&bin_dir)?;
+    for p in [&bins.issuer, &bins.lock, &bins.guest, &bins.e2e, &btvirt] {
+        visible_inside(p)?;
+    }
     fs::create_dir_all(&opts.out).map_err(SetupError::Io)?;
     let out = fs::canonicalize(&opts.out).map_err(SetupError::Io)?;
     eprintln!(
@@ -155,6 +158,23 @@ fn run(opts: &RunOptions) -> Result<Report, SetupError> {
         .write_json(&out.join("summary.json"))
         .map_err(SetupError::Io)?;
     Ok(report)
+}
+
+/// Host folders the machine mounts over (uml/init.sh): a program under them is invisible
+/// inside.
+const MOUNTED_OVER: &[&str] = &["/run", "/var/lib/bluetooth", "/proc", "/sys", "/dev"];
+
+/// Refuses a program the UML machine could not see.
+fn visible_inside(path: &Path) -> Result<(), SetupError> {
+    let abs = fs::canonicalize(path).map_err(SetupError::Io)?;
+    match MOUNTED_OVER.iter().find(|m| abs.starts_with(m)) {
+        Some(m) => Err(SetupError::Usage(format!(
+            "{} is under {m}, which the UML machine mounts over: move the build or the cache \
+             (--cache, CARGO_TARGET_DIR)",
+            abs.display()
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn default_cache() -> PathBuf {
@@ -255,6 +275,19 @@ mod tests {
         for v in used {
             assert!(env.contains(&format!("\n{v}='")), "{v}");
         }
+    }
+
+    #[test]
+    fn programs_under_folders_the_machine_mounts_over_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prog = dir.path().join("prog");
+        fs::write(&prog, "").expect("write");
+        // tempdir is under /tmp (or $TMPDIR), which the machine leaves visible.
+        if !MOUNTED_OVER.iter().any(|m| dir.path().starts_with(m)) {
+            assert!(visible_inside(&prog).is_ok());
+        }
+        let err = visible_inside(Path::new("/dev/null")).expect_err("under /dev");
+        assert!(err.to_string().contains("mounts over"), "{err}");
     }
 
     #[test]

@@ -8,10 +8,12 @@ export HOME=/root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
+# Writable places over the read-only host root. Not /tmp: the project (binaries, the
+# btvirt cache) may live there, and a tmpfs would hide it (run.rs refuses hidden paths).
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /var/lib/bluetooth
-mkdir -p /run/w /run/dbus
+mkdir -p /run/w /run/dbus /run/tmp
+export TMPDIR=/run/tmp
 mount -t hostfs hostfs /run/w -o "$1" || { echo "E2E-FATAL: cannot mount $1"; echo o > /proc/sysrq-trigger; }
 W=/run/w
 mkdir -p "$W/logs"
