@@ -79,6 +79,9 @@ pub enum SetupError {
     Usage(String),
 }
 
+/// Boots run again after a UML kernel panic, per scenario run.
+const MAX_PANIC_RETRIES: usize = 2;
+
 /// Host programs run inside the UML machine, with their Debian packages.
 const HOST_TOOLS: &[(&str, &str)] = &[
     ("/usr/bin/dbus-daemon", "dbus-daemon"),
@@ -134,11 +137,48 @@ fn run(opts: &RunOptions) -> Result<Report, SetupError> {
     for round in 1..=opts.repeat {
         for s in &scenarios {
             let dir = out.join("runs").join(format!("{}-{round}", s.name));
-            prepare_run_dir(&dir, &world, s, &bins, &btvirt)?;
-            let boot = uml::boot(&kernel, &init, &dir, limit)?;
+            let mut panics = Vec::new();
+            let boot = loop {
+                prepare_run_dir(&dir, &world, s, &bins, &btvirt)?;
+                let boot = uml::boot(&kernel, &init, &dir, limit)?;
+                // A panic of the UML kernel itself (seen: 6.1's L2CAP freeing a connection
+                // as bluetoothd closed a socket, 1 boot in 60) says nothing about our
+                // daemons: the boot is kept aside, reported, and run again, twice at most.
+                match uml::kernel_panic(&dir) {
+                    Some(what) if panics.len() < MAX_PANIC_RETRIES => {
+                        let kept = dir.with_file_name(format!(
+                            "{}-{round}-panic{}",
+                            s.name,
+                            panics.len() + 1
+                        ));
+                        let _ = fs::remove_dir_all(&kept);
+                        fs::rename(&dir, &kept).map_err(SetupError::Io)?;
+                        println!(
+                            "KERNEL PANIC {} #{round}, boot kept in {}: {what}; booting again",
+                            s.name,
+                            kept.display()
+                        );
+                        panics.push(what);
+                    }
+                    _ => break boot,
+                }
+            };
             let trace = btmon::read(&dir.join("logs/btmon.log"));
             let facts = Facts::collect(&dir, World::guest_ids(), trace);
-            let verdict = (s.judge)(&facts);
+            let mut verdict = (s.judge)(&facts);
+            if let Some(what) = uml::kernel_panic(&dir) {
+                verdict
+                    .failures
+                    .push(format!("the UML kernel panicked: {what}"));
+            }
+            for what in &panics {
+                verdict
+                    .notes
+                    .push(format!("retried after a UML kernel panic: {what}"));
+            }
+            verdict
+                .figures
+                .push(("UML kernel panics retried".into(), panics.len() as f64));
             let outcome = Outcome {
                 scenario: s.name,
                 round,

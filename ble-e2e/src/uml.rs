@@ -59,6 +59,36 @@ pub fn boot(kernel: &Path, init: &Path, dir: &Path, limit: Duration) -> Result<B
     })
 }
 
+/// The UML kernel's panic line and the function it died in, from `console.log`, if it
+/// panicked.
+pub fn kernel_panic(dir: &Path) -> Option<String> {
+    let console = std::fs::read_to_string(dir.join("console.log")).ok()?;
+    panic_in(&console)
+}
+
+fn panic_in(console: &str) -> Option<String> {
+    let mut lines = console.lines();
+    let panic = lines
+        .find(|l| l.starts_with("Kernel panic"))?
+        .trim()
+        .to_owned();
+    let comm = console.lines().find_map(|l| {
+        l.split_once(" Comm: ")
+            .map(|(_, c)| c.split_whitespace().next().unwrap_or(""))
+    });
+    let first_frame = console.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix('[')
+            .and_then(|r| r.split_once("] "))
+            .map(|(_, f)| f.trim())
+    });
+    Some(format!(
+        "{panic} (in {}, at {})",
+        comm.unwrap_or("?"),
+        first_frame.unwrap_or("?")
+    ))
+}
+
 /// The kernel command line. `uml_dir` keeps UML's pid/mconsole files in the run folder.
 fn kernel_args(init: &Path, dir: &Path) -> Vec<String> {
     let uml_dir: PathBuf = dir.join(".uml");
@@ -101,6 +131,22 @@ mod tests {
         assert_eq!(args[dash + 2], "/out/runs/unlock-1");
         assert!(args.contains(&"ro".to_owned()) && args.contains(&"hostfs=/".to_owned()));
         assert!(args.contains(&"uml_dir=/out/runs/unlock-1/.uml".to_owned()));
+    }
+
+    #[test]
+    fn a_kernel_panic_is_found_with_its_process_and_function() {
+        let console = "Run /bin/sh as init process\n\
+            Kernel panic - not syncing: Kernel mode fault at addr 0x0, ip 0x6039fb83\n\
+            CPU: 0 PID: 87 Comm: bluetoothd Not tainted 6.1.192 #1\n\
+            Call Trace:\n [<603be296>] l2cap_conn_free+0x1c/0x4d\n [<603bee73>] kref_put+0x11/0x2a\n";
+        assert_eq!(
+            panic_in(console).as_deref(),
+            Some(
+                "Kernel panic - not syncing: Kernel mode fault at addr 0x0, ip 0x6039fb83 \
+                 (in bluetoothd, at l2cap_conn_free+0x1c/0x4d)"
+            )
+        );
+        assert_eq!(panic_in("sysrq: Power Off\nreboot: Power down\n"), None);
     }
 
     #[test]
