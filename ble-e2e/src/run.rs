@@ -138,7 +138,7 @@ fn run(opts: &RunOptions) -> Result<Report, SetupError> {
         for s in &scenarios {
             let dir = out.join("runs").join(format!("{}-{round}", s.name));
             let mut panics = Vec::new();
-            let boot = loop {
+            let (boot, last_panic) = loop {
                 prepare_run_dir(&dir, &world, s, &bins, &btvirt)?;
                 let boot = uml::boot(&kernel, &init, &dir, limit)?;
                 // A panic of the UML kernel itself (seen: 6.1's L2CAP freeing a connection
@@ -160,13 +160,13 @@ fn run(opts: &RunOptions) -> Result<Report, SetupError> {
                         );
                         panics.push(what);
                     }
-                    _ => break boot,
+                    last => break (boot, last),
                 }
             };
             let trace = btmon::read(&dir.join("logs/btmon.log"));
             let facts = Facts::collect(&dir, World::guest_ids(), trace);
             let mut verdict = (s.judge)(&facts);
-            if let Some(what) = uml::kernel_panic(&dir) {
+            if let Some(what) = last_panic {
                 verdict
                     .failures
                     .push(format!("the UML kernel panicked: {what}"));

@@ -1,4 +1,4 @@
-//! GuestGrants kept across restarts (spec §7.3.2), so a guest that already holds a grant
+//! GuestGrants kept across restarts (spec §8.7, "Stored grants"), so a guest that already holds a grant
 //! unlocks without the network. Each is stored as received, sealed to the enrollment key:
 //! the file adds nothing the enrollment bundle beside it does not already protect. One file
 //! per lock, `STATE_DIR/grants/{lock_id}.guestgrant` (hex, mode 0600, written atomically).

@@ -186,7 +186,7 @@ impl Guest {
     }
 
     /// Re-installs a GuestGrant this guest accepted before it restarted, from its own
-    /// storage (spec §7.3.2): LK-GGR-1, -3 and -4 are checked again; LK-GGR-2 cannot be (the
+    /// storage (spec §8.7, "Stored grants"): LK-GGR-1, -3 and -4 are checked again; LK-GGR-2 cannot be (the
     /// outstanding request died with the process), which is why only the guest's own
     /// private storage may feed this, never the network.
     pub fn restore_grant(
