@@ -7,7 +7,7 @@
 //! dayspec  := day | day "-" day                       Fri-Mon wraps: Fri, Sat, Sun, Mon
 //! day      := Mon | Tue | Wed | Thu | Fri | Sat | Sun   (or full names; any case)
 //! ranges   := range { "," range }
-//! range    := time "-" time                           end ≤ start: ends the next day
+//! range    := time "-" time                           end < start: ends the next day
 //! time     := H:MM | HH:MM                            00:00..23:59; 24:00 only as an end
 //! ```
 //!

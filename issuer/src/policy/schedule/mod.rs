@@ -171,7 +171,7 @@ impl<'de> Deserialize<'de> for ClockTime {
     }
 }
 
-/// Access on `days` from `start` to `end`, local time. When `end ≤ start` the range
+/// Access on `days` from `start` to `end`, local time. When `end < start` the range
 /// crosses midnight: it starts on each listed day and ends on the next (`22:00-06:00`;
 /// `22:00-00:00` is `22:00-24:00`). `start = end` and a start of `24:00` are refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -181,7 +181,7 @@ pub struct Slot {
     pub days: Vec<Day>,
     /// First allowed minute.
     pub start: ClockTime,
-    /// First minute no longer allowed (on the next day when `end ≤ start`).
+    /// First minute no longer allowed (on the next day when `end < start`).
     pub end: ClockTime,
 }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ClockTime, Day, MINUTES_PER_DAY, Slot, WeeklySchedule};
 
-/// A range of one day: its start, and its end (≤ start when it ends the next day).
+/// A range of one day: its start, and its end (< start when it ends the next day).
 type DayRange = (ClockTime, ClockTime);
 
 /// Groups of days with the same ranges, in the order of their first day.
