@@ -28,6 +28,7 @@ pub mod error;
 mod fsutil;
 pub mod keys;
 pub mod logging;
+pub mod policy;
 pub mod rng;
 mod serde_ids;
 pub mod state;
