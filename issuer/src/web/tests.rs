@@ -1,1 +1,0 @@
-//! Router-level tests (see the submodules).
