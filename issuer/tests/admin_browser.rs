@@ -38,7 +38,9 @@ struct Chromedriver {
 impl Chromedriver {
     fn start(out_dir: &Path) -> Result<Self, Box<dyn std::error::Error>> {
         // A free port: bind one, release it, hand it to chromedriver.
-        let port = StdListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
+        let port = StdListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
         let log = out_dir.join("chromedriver.log");
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -52,7 +54,11 @@ impl Chromedriver {
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
             if Instant::now() > deadline {
-                return Err(format!("chromedriver did not listen on port {port} within 15 s; see {}", driver.log.display()).into());
+                return Err(format!(
+                    "chromedriver did not listen on port {port} within 15 s; see {}",
+                    driver.log.display()
+                )
+                .into());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -77,7 +83,10 @@ fn require_browser() {
     }
 }
 
-async fn browser(driver: &Chromedriver, profile: &Path) -> Result<Client, Box<dyn std::error::Error>> {
+async fn browser(
+    driver: &Chromedriver,
+    profile: &Path,
+) -> Result<Client, Box<dyn std::error::Error>> {
     let args = [
         "--headless=new".to_owned(),
         "--no-sandbox".to_owned(),
@@ -106,12 +115,23 @@ async fn browser(driver: &Chromedriver, profile: &Path) -> Result<Client, Box<dy
 }
 
 /// Waits for the element a page is known by.
-async fn wait_for(client: &Client, css: &str) -> Result<fantoccini::elements::Element, Box<dyn std::error::Error>> {
-    let found = client.wait().at_most(PAGE_TIMEOUT).for_element(Locator::Css(css)).await;
+async fn wait_for(
+    client: &Client,
+    css: &str,
+) -> Result<fantoccini::elements::Element, Box<dyn std::error::Error>> {
+    let found = client
+        .wait()
+        .at_most(PAGE_TIMEOUT)
+        .for_element(Locator::Css(css))
+        .await;
     match found {
         Ok(element) => Ok(element),
         Err(e) => {
-            let url = client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let url = client
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
             let source = client.source().await.unwrap_or_default();
             Err(format!("no {css:?} on {url} within {PAGE_TIMEOUT:?}: {e}\n{source}").into())
         }
@@ -130,7 +150,8 @@ async fn screenshot(client: &Client, out_dir: &Path, name: &str) -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_enrolls_a_guest_revokes_its_grant_and_finds_it_in_the_audit_log() -> TestResult {
+async fn an_operator_enrolls_a_guest_revokes_its_grant_and_finds_it_in_the_audit_log() -> TestResult
+{
     require_browser();
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-web-e2e");
     std::fs::create_dir_all(&out_dir)?;
@@ -138,10 +159,12 @@ async fn an_operator_enrolls_a_guest_revokes_its_grant_and_finds_it_in_the_audit
     // The web server over the fake backend, on a free port.
     let backend = Arc::new(FakeBackend::new(Arc::new(SystemClock)));
     let front = backend.add_lock("Front door", "Europe/Paris");
-    backend.add_lock("Garage", "Europe/Paris");
+    let garage = backend.add_lock("Garage", "Europe/Paris");
     backend.add_admin(OPERATOR, PASSWORD)?;
+    seed_activity(&backend, front, garage);
     let web = AdminWeb::new(backend.clone(), WebConfig::default())?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -160,9 +183,59 @@ async fn an_operator_enrolls_a_guest_revokes_its_grant_and_finds_it_in_the_audit
     let _ = stop.send(());
     server.await??;
     if let Err(e) = walk {
-        return Err(format!("{e}\n(chromedriver log: {}; screenshots: {})", driver.log.display(), out_dir.display()).into());
+        return Err(format!(
+            "{e}\n(chromedriver log: {}; screenshots: {})",
+            driver.log.display(),
+            out_dir.display()
+        )
+        .into());
     }
     Ok(())
+}
+
+/// Some history for the charts and the locks page: a deterministic pattern of unlocks and
+/// rejections over the last 30 days, and a status from each lock.
+fn seed_activity(backend: &FakeBackend, front: latchkey::LockId, garage: latchkey::LockId) {
+    use latchkey::Reason;
+    use latchkey_issuer::web::{Clock, LockStatusView};
+    let now = SystemClock.now_ms();
+    let hour = 3_600_000;
+    for h in 1..(30 * 24) {
+        let at = now - h * hour;
+        for _ in 0..(h * 7 % 5) {
+            backend.record_lock_event(at, front, None, None, "unlock", None);
+        }
+        if h % 6 == 0 {
+            backend.record_lock_event(
+                at,
+                garage,
+                None,
+                None,
+                "rejection",
+                Some(Reason::BadResponseMac),
+            );
+        }
+    }
+    backend.set_lock_status(
+        front,
+        now - 30_000,
+        Some(LockStatusView {
+            battery_pct: Some(81),
+            sessions: 3,
+            uptime_s: 86_400,
+            ..LockStatusView::default()
+        }),
+    );
+    backend.set_lock_status(
+        garage,
+        now - 90_000,
+        Some(LockStatusView {
+            battery_pct: Some(12),
+            clock_unsynchronised: true,
+            uptime_s: 4_000,
+            ..LockStatusView::default()
+        }),
+    );
 }
 
 async fn walk(
@@ -177,59 +250,152 @@ async fn walk(
     assert_eq!(h1(client).await?, "Log in");
     assert_eq!(client.current_url().await?.path(), "/login");
     wait_for(client, "#user").await?.send_keys(OPERATOR).await?;
-    wait_for(client, "#password").await?.send_keys(PASSWORD).await?;
-    wait_for(client, "form.login button[type=submit]").await?.click().await?;
+    wait_for(client, "#password")
+        .await?
+        .send_keys(PASSWORD)
+        .await?;
+    wait_for(client, "form.login button[type=submit]")
+        .await?
+        .click()
+        .await?;
     wait_for(client, "svg[role=img]").await?;
     assert_eq!(h1(client).await?, "Dashboard");
+    let bars = client
+        .find_all(Locator::Css("rect.bar-unlocks"))
+        .await?
+        .len();
+    assert!(bars > 24, "the charts draw the seeded unlocks: {bars} bars");
     screenshot(client, out_dir, "dashboard.png").await?;
+    client
+        .find(Locator::LinkText("Locks"))
+        .await?
+        .click()
+        .await?;
+    let badges = wait_for(client, "span.badge.warn").await?.text().await?;
+    assert_eq!(badges, "warning", "the garage's low battery");
+    screenshot(client, out_dir, "locks.png").await?;
 
     // Enroll a guest.
-    client.find(Locator::LinkText("Guests")).await?.click().await?;
-    wait_for(client, "a.button[href='/guests/new']").await?.click().await?;
+    client
+        .find(Locator::LinkText("Guests"))
+        .await?
+        .click()
+        .await?;
+    wait_for(client, "a.button[href='/guests/new']")
+        .await?
+        .click()
+        .await?;
     assert_eq!(h1(client).await?, "Enroll a guest");
-    wait_for(client, "#name").await?.send_keys("Zoë <script>alert(1)</script>").await?;
-    wait_for(client, &format!("input[name=locks][value='{front}']")).await?.click().await?;
-    wait_for(client, "#role").await?.select_by_value("resident").await?;
-    wait_for(client, "#schedule").await?.send_keys("Mon-Fri 08:00-18:00; Sat 09:00-12:00").await?;
-    wait_for(client, "#max_unlocks").await?.send_keys("20").await?;
-    wait_for(client, "form.stacked button[type=submit]").await?.click().await?;
+    wait_for(client, "#name")
+        .await?
+        .send_keys("Zoë <script>alert(1)</script>")
+        .await?;
+    wait_for(client, &format!("input[name=locks][value='{front}']"))
+        .await?
+        .click()
+        .await?;
+    wait_for(client, "#role")
+        .await?
+        .select_by_value("resident")
+        .await?;
+    wait_for(client, "#schedule")
+        .await?
+        .send_keys("Mon-Fri 08:00-18:00; Sat 09:00-12:00")
+        .await?;
+    wait_for(client, "#max_unlocks")
+        .await?
+        .send_keys("20")
+        .await?;
+    wait_for(client, "form.stacked button[type=submit]")
+        .await?
+        .click()
+        .await?;
     let qr = wait_for(client, "svg.qr").await?;
     assert_eq!(h1(client).await?, "Guest enrolled");
     let (_, _, qr_width, qr_height) = qr.rectangle().await?;
-    assert!(qr_width >= 200.0 && qr_height >= 200.0, "the QR code is drawn large enough to scan: {qr_width}×{qr_height}");
+    assert!(
+        qr_width >= 200.0 && qr_height >= 200.0,
+        "the QR code is drawn large enough to scan: {qr_width}×{qr_height}"
+    );
     let bundle = wait_for(client, "pre.bundle").await?.text().await?;
     let guests = backend.guests();
     assert_eq!(guests.len(), 1, "one guest enrolled");
     let guest = &guests[0];
-    assert_eq!(guest.name, "Zoë <script>alert(1)</script>", "the name arrived as typed");
-    assert!(bundle.contains(&guest.guest_id.to_string()) && bundle.contains("enrollment_key"), "{bundle}");
+    assert_eq!(
+        guest.name, "Zoë <script>alert(1)</script>",
+        "the name arrived as typed"
+    );
+    assert!(
+        bundle.contains(&guest.guest_id.to_string()) && bundle.contains("enrollment_key"),
+        "{bundle}"
+    );
     screenshot(client, out_dir, "enrolled.png").await?;
 
     // The guest asks for a grant (the fake stands in for the daemon), and the operator sees it.
     let grant = backend.issue_grant(guest.guest_id, front, 3600)?;
-    client.find(Locator::LinkText("Done — back to the guest")).await?.click().await?;
-    assert_eq!(h1(client).await?, "Zoë <script>alert(1)</script>", "shown as text, not run");
-    let revoke = wait_for(client, &format!("form[action='/grants/{grant}/revoke'] button")).await?;
+    client
+        .find(Locator::LinkText("Done — back to the guest"))
+        .await?
+        .click()
+        .await?;
+    assert_eq!(
+        h1(client).await?,
+        "Zoë <script>alert(1)</script>",
+        "shown as text, not run"
+    );
+    let revoke = wait_for(
+        client,
+        &format!("form[action='/grants/{grant}/revoke'] button"),
+    )
+    .await?;
     screenshot(client, out_dir, "guest.png").await?;
 
     // Revoke it.
     revoke.click().await?;
     let banner = wait_for(client, "p.notice.ok").await?.text().await?;
     assert!(banner.starts_with("Grant revoked"), "{banner}");
-    assert!(backend.grants()[0].revoked_at_ms.is_some(), "the backend revoked it");
-    assert!(client.find_all(Locator::Css("form[action$='/revoke'] button")).await?.is_empty(), "no live grant left to revoke");
+    assert!(
+        backend.grants()[0].revoked_at_ms.is_some(),
+        "the backend revoked it"
+    );
+    assert!(
+        client
+            .find_all(Locator::Css("form[action$='/revoke'] button"))
+            .await?
+            .is_empty(),
+        "no live grant left to revoke"
+    );
 
     // The audit log, filtered to revocations, shows it with the operator's name.
-    client.find(Locator::LinkText("Audit log")).await?.click().await?;
-    wait_for(client, "#kind").await?.send_keys("grant_revoked").await?;
-    wait_for(client, "form.audit-filters button[type=submit]").await?.click().await?;
+    client
+        .find(Locator::LinkText("Audit log"))
+        .await?
+        .click()
+        .await?;
+    wait_for(client, "#kind")
+        .await?
+        .send_keys("grant_revoked")
+        .await?;
+    wait_for(client, "form.audit-filters button[type=submit]")
+        .await?
+        .click()
+        .await?;
     wait_for(client, "nav.pager").await?;
     let url = client.current_url().await?;
-    assert!(url.query().is_some_and(|q| q.contains("kind=grant_revoked")), "{url}");
-    let rows = client.find_all(Locator::Css("table.audit tbody tr")).await?;
+    assert!(
+        url.query()
+            .is_some_and(|q| q.contains("kind=grant_revoked")),
+        "{url}"
+    );
+    let rows = client
+        .find_all(Locator::Css("table.audit tbody tr"))
+        .await?;
     assert_eq!(rows.len(), 1, "one revocation");
     let row = rows[0].text().await?;
-    assert!(row.contains("grant_revoked") && row.contains(OPERATOR) && row.contains("admin"), "{row}");
+    assert!(
+        row.contains("grant_revoked") && row.contains(OPERATOR) && row.contains("admin"),
+        "{row}"
+    );
     let grant_cell = rows[0].find(Locator::Css("td:nth-child(7) code")).await?;
     assert_eq!(grant_cell.attr("title").await?, Some(grant.to_string()));
     screenshot(client, out_dir, "audit.png").await?;

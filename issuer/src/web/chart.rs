@@ -58,7 +58,7 @@ pub fn activity_chart(title: &str, buckets: &[ActivityBucket], axis: Axis) -> Ma
     let slot = plot_w / buckets.len().max(1) as f64;
     let bar_w = slot * 0.38;
     let y_of = |v: u64| TOP + plot_h * (1.0 - v as f64 / y_max as f64);
-    let ticks: Vec<u64> = if y_max % 2 == 0 {
+    let ticks: Vec<u64> = if y_max.is_multiple_of(2) {
         vec![0, y_max / 2, y_max]
     } else {
         vec![0, y_max]
@@ -122,7 +122,16 @@ mod tests {
 
     #[test]
     fn the_scale_is_a_round_number_at_or_above_the_maximum() {
-        let cases = [(0, 1), (1, 1), (2, 2), (3, 5), (7, 10), (11, 20), (51, 100), (1000, 1000)];
+        let cases = [
+            (0, 1),
+            (1, 1),
+            (2, 2),
+            (3, 5),
+            (7, 10),
+            (11, 20),
+            (51, 100),
+            (1000, 1000),
+        ];
         for (max, expected) in cases {
             assert_eq!(nice_ceiling(max), expected, "max {max}");
         }
@@ -132,16 +141,39 @@ mod tests {
     #[test]
     fn bars_are_drawn_to_scale_with_titles() {
         let buckets = [
-            ActivityBucket { start_ms: 0, unlocks: 10, rejections: 5 },
-            ActivityBucket { start_ms: HOUR_MS, unlocks: 0, rejections: 0 },
+            ActivityBucket {
+                start_ms: 0,
+                unlocks: 10,
+                rejections: 5,
+            },
+            ActivityBucket {
+                start_ms: HOUR_MS,
+                unlocks: 0,
+                rejections: 0,
+            },
         ];
-        let axis = Axis { label: super::super::timefmt::format_hour, label_every: 1 };
+        let axis = Axis {
+            label: super::super::timefmt::format_hour,
+            label_every: 1,
+        };
         let svg = activity_chart("Last 2 hours", &buckets, axis).into_string();
         // Scale 10: the unlock bar spans the whole plot height (220 − 12 − 28 = 180).
-        assert!(svg.contains(r#"class="bar-unlocks" x="79.4" y="12.0" width="134.5" height="180.0""#), "{svg}");
-        assert!(svg.contains(r#"class="bar-rejections" x="213.9" y="102.0" width="134.5" height="90.0""#), "{svg}");
+        assert!(
+            svg.contains(r#"class="bar-unlocks" x="79.4" y="12.0" width="134.5" height="180.0""#),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(
+                r#"class="bar-rejections" x="213.9" y="102.0" width="134.5" height="90.0""#
+            ),
+            "{svg}"
+        );
         assert!(svg.contains("<title>00:00: 10 unlocks</title>"));
-        assert_eq!(svg.matches("<rect").count(), 2, "empty intervals draw no bar");
+        assert_eq!(
+            svg.matches("<rect").count(),
+            2,
+            "empty intervals draw no bar"
+        );
         assert!(svg.contains("■ unlocks 10"));
         assert!(!svg.contains("style="), "no inline style (CSP)");
     }

@@ -86,8 +86,18 @@ impl WebConfig {
         }
         let ranges: [(&str, Duration, u64, u64); 4] = [
             ("idle_timeout", self.idle_timeout, 60, 24 * 3600),
-            ("session_lifetime", self.session_lifetime, 60, 30 * 24 * 3600),
-            ("login_failure_window", self.login_failure_window, 10, 24 * 3600),
+            (
+                "session_lifetime",
+                self.session_lifetime,
+                60,
+                30 * 24 * 3600,
+            ),
+            (
+                "login_failure_window",
+                self.login_failure_window,
+                10,
+                24 * 3600,
+            ),
             ("login_lockout", self.login_lockout, 10, 24 * 3600),
         ];
         for (name, value, min, max) in ranges {
@@ -155,7 +165,11 @@ impl WebConfig {
         if let Some(Ok((_, host))) = self.public_origin.as_deref().map(parse_origin) {
             hosts.push(host);
         }
-        hosts.extend(self.extra_allowed_hosts.iter().map(|h| h.to_ascii_lowercase()));
+        hosts.extend(
+            self.extra_allowed_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase()),
+        );
         hosts
     }
 }
@@ -194,7 +208,9 @@ pub enum WebError {
     #[error("invalid admin web configuration: {0}")]
     Config(String),
     /// The listen address cannot be bound.
-    #[error("cannot listen on {addr} for the admin web: {source} (is the port taken? set another one)")]
+    #[error(
+        "cannot listen on {addr} for the admin web: {source} (is the port taken? set another one)"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,

@@ -90,11 +90,18 @@ pub(crate) async fn check_origin<B: AdminBackend>(
 }
 
 /// Reads a urlencoded form body of at most `limit` bytes.
-pub(crate) async fn read_form(headers: &HeaderMap, body: Body, limit: usize) -> Result<Fields, Response> {
+pub(crate) async fn read_form(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Fields, Response> {
     let urlencoded = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .starts_with("application/x-www-form-urlencoded")
+        });
     if !urlencoded {
         return Err(layout::error_page(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -168,8 +175,15 @@ mod tests {
     #[test]
     fn same_origin_requests_pass() {
         let ok = [
-            headers(&[("sec-fetch-site", "same-origin"), ("origin", "null"), ("host", "127.0.0.1:8080")]),
-            headers(&[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]),
+            headers(&[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "null"),
+                ("host", "127.0.0.1:8080"),
+            ]),
+            headers(&[
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080"),
+            ]),
             headers(&[("sec-fetch-site", "same-origin")]),
         ];
         for h in ok {
@@ -180,10 +194,20 @@ mod tests {
     #[test]
     fn cross_site_or_unlabelled_requests_are_refused() {
         let refused = [
-            headers(&[("sec-fetch-site", "cross-site"), ("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]),
+            headers(&[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080"),
+            ]),
             headers(&[("sec-fetch-site", "same-site")]),
-            headers(&[("origin", "http://evil.example"), ("host", "127.0.0.1:8080")]),
-            headers(&[("origin", "https://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]),
+            headers(&[
+                ("origin", "http://evil.example"),
+                ("host", "127.0.0.1:8080"),
+            ]),
+            headers(&[
+                ("origin", "https://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080"),
+            ]),
             headers(&[("origin", "null"), ("host", "127.0.0.1:8080")]),
             headers(&[("host", "127.0.0.1:8080")]),
         ];
@@ -194,8 +218,14 @@ mod tests {
 
     #[test]
     fn a_configured_public_origin_is_what_origin_must_equal() {
-        let h = headers(&[("origin", "https://admin.example"), ("host", "127.0.0.1:8080")]);
-        assert_eq!(cross_site_reason(&h, Some("https://admin.example"), true), None);
+        let h = headers(&[
+            ("origin", "https://admin.example"),
+            ("host", "127.0.0.1:8080"),
+        ]);
+        assert_eq!(
+            cross_site_reason(&h, Some("https://admin.example"), true),
+            None
+        );
         assert!(cross_site_reason(&h, None, true).is_some());
     }
 }

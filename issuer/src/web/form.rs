@@ -32,7 +32,10 @@ impl Fields {
 
     /// The first value of `name` as it was sent (passwords are not trimmed).
     pub fn get_raw(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every non-blank value of `name`.
@@ -90,7 +93,9 @@ pub fn name(value: Option<&str>, what: &str, max: usize) -> Result<String, Strin
     };
     let count = v.chars().count();
     if count > max {
-        return Err(format!("{what} is {count} characters long; at most {max} are allowed"));
+        return Err(format!(
+            "{what} is {count} characters long; at most {max} are allowed"
+        ));
     }
     if v.chars().any(char::is_control) {
         return Err(format!("{what} must not contain control characters"));
@@ -112,7 +117,12 @@ pub fn required_id<T: FromStr>(value: &str, what: &str) -> Result<T, String> {
 }
 
 /// An optional whole number in `min..=max`.
-pub fn optional_number(value: Option<&str>, what: &str, min: u64, max: u64) -> Result<Option<u64>, String> {
+pub fn optional_number(
+    value: Option<&str>,
+    what: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, String> {
     let Some(v) = value else { return Ok(None) };
     match v.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
@@ -126,17 +136,26 @@ pub fn optional_time(value: Option<&str>) -> Result<Option<u64>, String> {
 }
 
 /// An optional single-line text of at most `max` characters.
-pub fn optional_text(value: Option<&str>, what: &str, max: usize) -> Result<Option<String>, String> {
+pub fn optional_text(
+    value: Option<&str>,
+    what: &str,
+    max: usize,
+) -> Result<Option<String>, String> {
     value.map(|v| name(Some(v), what, max)).transpose()
 }
 
 /// An optional snake_case word (audit kinds, reason names) of at most 64 bytes.
 pub fn optional_word(value: Option<&str>, what: &str) -> Result<Option<String>, String> {
     let Some(v) = value else { return Ok(None) };
-    if v.len() <= 64 && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+    if v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
         Ok(Some(v.to_owned()))
     } else {
-        Err(format!("{what} must be a snake_case word such as grant_revoked"))
+        Err(format!(
+            "{what} must be a snake_case word such as grant_revoked"
+        ))
     }
 }
 
@@ -173,7 +192,11 @@ mod tests {
         assert!(name(None, "name", 5).is_err());
         assert!(name(Some("abcdef"), "name", 5).is_err());
         assert!(name(Some("a\nb"), "name", 5).is_err());
-        assert_eq!(name(Some("ééééé"), "name", 5), Ok("ééééé".into()), "characters, not bytes");
+        assert_eq!(
+            name(Some("ééééé"), "name", 5),
+            Ok("ééééé".into()),
+            "characters, not bytes"
+        );
     }
 
     #[test]
@@ -186,7 +209,10 @@ mod tests {
         assert!(optional_number(Some("0"), "n", 1, 9).is_err());
         assert!(optional_number(Some("-1"), "n", 1, 9).is_err());
         assert!(optional_number(Some("99999999999999999999999"), "n", 1, 9).is_err());
-        assert_eq!(optional_word(Some("grant_revoked"), "kind"), Ok(Some("grant_revoked".into())));
+        assert_eq!(
+            optional_word(Some("grant_revoked"), "kind"),
+            Ok(Some("grant_revoked".into()))
+        );
         assert!(optional_word(Some("Grant"), "kind").is_err());
         assert_eq!(page_number(None), Ok(1));
         assert!(page_number(Some("0")).is_err());

@@ -28,8 +28,14 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
-        (HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
         (
             HeaderName::from_static("permissions-policy"),
             "camera=(), microphone=(), geolocation=(), interest-cohort=()",
@@ -57,7 +63,12 @@ pub(crate) async fn check_host<B: AdminBackend>(
         .and_then(|h| h.to_str().ok())
         .map(str::to_ascii_lowercase)
         // HTTP/2 and absolute-form requests carry the host in the URI instead.
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_ascii_lowercase()));
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|a| a.as_str().to_ascii_lowercase())
+        });
     let allowed = host
         .as_deref()
         .is_some_and(|h| app.allowed_hosts.iter().any(|a| a == h));

@@ -105,7 +105,9 @@ mod tests {
     fn a_recent_lock_without_findings_is_ok_and_a_silent_one_offline() {
         let l = lock(Some(1_000), Some(LockStatusView::default()));
         assert_eq!(lock_health(&l, 61_000, 60_000), Health::Ok);
-        assert!(matches!(lock_health(&l, 61_001, 60_000), Health::Alarm(f) if f[0].starts_with("offline")));
+        assert!(
+            matches!(lock_health(&l, 61_001, 60_000), Health::Alarm(f) if f[0].starts_with("offline"))
+        );
     }
 
     #[test]
@@ -118,13 +120,27 @@ mod tests {
         let warn = lock_health(&lock(Some(0), Some(status)), 0, 60_000);
         assert_eq!(
             warn,
-            Health::Warning(vec!["battery low (5%)".into(), "clock not synchronised".into()])
+            Health::Warning(vec![
+                "battery low (5%)".into(),
+                "clock not synchronised".into()
+            ])
         );
-        let tampered = LockStatusView { tamper: true, ..status };
+        let tampered = LockStatusView {
+            tamper: true,
+            ..status
+        };
         let alarm = lock_health(&lock(Some(0), Some(tampered)), 0, 60_000);
         assert_eq!(alarm.badge().0, "alarm");
         assert_eq!(alarm.findings().len(), 3);
-        let mains = LockStatusView { mains_power: true, battery_pct: Some(5), ..LockStatusView::default() };
-        assert_eq!(lock_health(&lock(Some(0), Some(mains)), 0, 60_000), Health::Ok, "on mains, a low battery is no worry");
+        let mains = LockStatusView {
+            mains_power: true,
+            battery_pct: Some(5),
+            ..LockStatusView::default()
+        };
+        assert_eq!(
+            lock_health(&lock(Some(0), Some(mains)), 0, 60_000),
+            Health::Ok,
+            "on mains, a low battery is no worry"
+        );
     }
 }

@@ -67,7 +67,10 @@ mod tests {
         let phc = hash_password("correct horse")?;
         assert!(phc.starts_with("$argon2id$v=19$"), "{phc}");
         assert_eq!(verify_password("correct horse", &phc), PasswordCheck::Match);
-        assert_eq!(verify_password("correct hors", &phc), PasswordCheck::Mismatch);
+        assert_eq!(
+            verify_password("correct hors", &phc),
+            PasswordCheck::Mismatch
+        );
         Ok(())
     }
 
@@ -80,7 +83,8 @@ mod tests {
     #[test]
     fn a_stored_hash_other_than_argon2id_is_unusable() {
         // argon2i of "password" (salt "somesalt"), a valid PHC string of another variant.
-        let argon2i = "$argon2i$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$wWKIMhR9lyDFvRz9YTZweHKfbftvj+qf+YFY4NeBbtA";
+        let argon2i =
+            "$argon2i$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$wWKIMhR9lyDFvRz9YTZweHKfbftvj+qf+YFY4NeBbtA";
         assert!(matches!(
             verify_password("password", argon2i),
             PasswordCheck::UnusableHash(_)

@@ -15,7 +15,11 @@ pub fn qr_svg(text: &str, label: &str) -> Result<Markup, String> {
         .or_else(|_| QrCode::with_error_correction_level(text.as_bytes(), EcLevel::L))
         .map_err(|e| format!("the bundle does not fit in a QR code ({e}); use the text below"))?;
     let width = code.width();
-    let modules: Vec<bool> = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
+    let modules: Vec<bool> = code
+        .to_colors()
+        .into_iter()
+        .map(|c| c == Color::Dark)
+        .collect();
     let size = width + 2 * QUIET_ZONE;
     let mut path = String::new();
     for (y, row) in modules.chunks(width).enumerate() {
@@ -59,7 +63,10 @@ mod tests {
         assert!(svg.starts_with("<svg class=\"qr\""), "{svg}");
         // Version 2 (25 modules) for this size at level M, plus 2 × 4 quiet modules.
         assert!(svg.contains("viewBox=\"0 0 33 33\""), "{svg}");
-        assert!(svg.contains("<path d=\"M4 4h7v1h-7z"), "finder pattern's top row: {svg}");
+        assert!(
+            svg.contains("<path d=\"M4 4h7v1h-7z"),
+            "finder pattern's top row: {svg}"
+        );
         assert!(!svg.contains("style"), "no inline style (CSP)");
         Ok(())
     }

@@ -29,7 +29,10 @@ pub(crate) fn build<B: AdminBackend>(app: AppState<B>) -> Router {
         .route("/guests/new", get(guests::new_form::<B>))
         .route("/guests/{id}", get(guests::show::<B>))
         .route("/guests/{id}/access", post(guests::set_access::<B>))
-        .route("/guests/{id}/access/remove", post(guests::remove_access::<B>))
+        .route(
+            "/guests/{id}/access/remove",
+            post(guests::remove_access::<B>),
+        )
         .route("/guests/{id}/rotate-key", post(guests::rotate_key::<B>))
         .route("/guests/{id}/revoke", post(guests::revoke::<B>))
         .route("/grants", get(grants::list::<B>))
@@ -49,9 +52,15 @@ pub(crate) fn build<B: AdminBackend>(app: AppState<B>) -> Router {
 async fn stylesheet() -> Response {
     let mut response = STYLESHEET.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
     // Not secret, and the same for everyone: the only response that may be cached.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     response
 }
 

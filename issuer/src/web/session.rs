@@ -74,7 +74,11 @@ pub(crate) fn login_cookie_name(config: &WebConfig) -> &'static str {
 
 /// A `Set-Cookie` value: `value` for the browser session, or an expired one to delete it.
 pub(crate) fn set_cookie(config: &WebConfig, name: &str, value: Option<&str>) -> HeaderValue {
-    let secure = if config.served_over_https { "; Secure" } else { "" };
+    let secure = if config.served_over_https {
+        "; Secure"
+    } else {
+        ""
+    };
     let text = match value {
         Some(v) => format!("{name}={v}; HttpOnly; SameSite=Strict; Path=/{secure}"),
         None => format!("{name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}"),
@@ -170,7 +174,10 @@ mod tests {
         assert_eq!(plain, "lk_session=ab; HttpOnly; SameSite=Strict; Path=/");
         config.served_over_https = true;
         let tls = set_cookie(&config, session_cookie_name(&config), Some("ab"));
-        assert_eq!(tls, "__Host-lk_session=ab; HttpOnly; SameSite=Strict; Path=/; Secure");
+        assert_eq!(
+            tls,
+            "__Host-lk_session=ab; HttpOnly; SameSite=Strict; Path=/; Secure"
+        );
         let gone = set_cookie(&config, session_cookie_name(&config), None);
         assert!(gone.to_str().is_ok_and(|s| s.contains("Max-Age=0")));
     }
@@ -180,7 +187,10 @@ mod tests {
         let good = "a".repeat(64);
         let mut headers = HeaderMap::new();
         let cookie = format!("other=1; lk_session={good}; x=y");
-        headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("")));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("")),
+        );
         assert_eq!(token_cookie(&headers, "lk_session"), Some(good.as_str()));
         headers.insert(header::COOKIE, HeaderValue::from_static("lk_session=short"));
         assert_eq!(token_cookie(&headers, "lk_session"), None);

@@ -22,8 +22,8 @@ use super::config::WebError;
 use super::model::{
     AccessSpec, AccessView, ActivityBucket, AdminEvent, AdminUser, AlertQuery, AlertView,
     AuditEntry, AuditFilter, AuditSource, EnrollGuest, Enrollment, GrantQuery, GrantState,
-    GrantView, GuestQuery, GuestView, LockStatusView, LockView, LoginState, Overview, Page,
-    Paging, RevokedGuest, SessionRecord,
+    GrantView, GuestQuery, GuestView, LockStatusView, LockView, LoginState, Overview, Page, Paging,
+    RevokedGuest, SessionRecord,
 };
 use super::password::hash_password;
 
@@ -91,7 +91,13 @@ impl State {
             .unwrap_or_default()
     }
 
-    fn push_audit(&mut self, at_ms: u64, source: AuditSource, kind: &str, fill: impl FnOnce(&mut AuditEntry)) {
+    fn push_audit(
+        &mut self,
+        at_ms: u64,
+        source: AuditSource,
+        kind: &str,
+        fill: impl FnOnce(&mut AuditEntry),
+    ) {
         let mut entry = AuditEntry {
             id: self.audit.len() as u64 + 1,
             at_ms,
@@ -127,7 +133,9 @@ impl State {
             .get(&guest_id)
             .ok_or_else(|| BackendError::NotFound(format!("guest {guest_id} is not enrolled")))?;
         if guest.revoked_at_ms.is_some() {
-            return Err(BackendError::Conflict(format!("guest {guest_id} is revoked")));
+            return Err(BackendError::Conflict(format!(
+                "guest {guest_id} is revoked"
+            )));
         }
         Ok(guest)
     }
@@ -183,7 +191,9 @@ impl FakeBackend {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // A panicking test thread must not hide the state from the others.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn checked(&self) -> Result<MutexGuard<'_, State>, BackendError> {
@@ -216,7 +226,12 @@ impl FakeBackend {
     }
 
     /// Sets when a lock was last heard from and its last status.
-    pub fn set_lock_status(&self, lock_id: LockId, last_seen_ms: u64, status: Option<LockStatusView>) {
+    pub fn set_lock_status(
+        &self,
+        lock_id: LockId,
+        last_seen_ms: u64,
+        status: Option<LockStatusView>,
+    ) {
         let mut s = self.state();
         if let Some(lock) = s.locks.iter_mut().find(|l| l.lock_id == lock_id) {
             lock.last_seen_ms = Some(last_seen_ms);
@@ -240,13 +255,27 @@ impl FakeBackend {
 
     /// Stands in for the daemon granting a request of `guest_id` at `lock_id`, valid for
     /// `validity_s`: checks the guest's access, stores the grant, records `grant_issued`.
-    pub fn issue_grant(&self, guest_id: GuestId, lock_id: LockId, validity_s: u64) -> Result<GrantId, BackendError> {
+    pub fn issue_grant(
+        &self,
+        guest_id: GuestId,
+        lock_id: LockId,
+        validity_s: u64,
+    ) -> Result<GrantId, BackendError> {
         let now = self.clock.now_ms();
         let mut s = self.state();
         let guest = s.live_guest(guest_id)?;
         let (guest_name, max_unlocks) = match guest.access.iter().find(|a| a.lock_id == lock_id) {
-            Some(a) => (guest.name.clone(), a.spec.max_unlocks.map_or(0, |m| u16::try_from(m).unwrap_or(u16::MAX))),
-            None => return Err(BackendError::Conflict(format!("guest {guest_id} has no access at lock {lock_id}"))),
+            Some(a) => (
+                guest.name.clone(),
+                a.spec
+                    .max_unlocks
+                    .map_or(0, |m| u16::try_from(m).unwrap_or(u16::MAX)),
+            ),
+            None => {
+                return Err(BackendError::Conflict(format!(
+                    "guest {guest_id} has no access at lock {lock_id}"
+                )));
+            }
         };
         let grant_id = GrantId(s.next_id16());
         let lock_name = s.lock_name(lock_id);
@@ -376,7 +405,12 @@ impl State {
 fn page_of<T: Clone>(items: &[T], paging: Paging) -> Page<T> {
     let offset = usize::try_from(paging.offset).unwrap_or(usize::MAX);
     Page {
-        items: items.iter().skip(offset).take(paging.limit as usize).cloned().collect(),
+        items: items
+            .iter()
+            .skip(offset)
+            .take(paging.limit as usize)
+            .cloned()
+            .collect(),
         total: items.len() as u64,
     }
 }
@@ -387,7 +421,9 @@ fn audit_matches(e: &AuditEntry, f: &AuditFilter) -> bool {
         && f.grant_id.is_none_or(|id| e.grant_id == Some(id))
         && f.source.is_none_or(|s| e.source == s)
         && f.kind.as_ref().is_none_or(|k| &e.kind == k)
-        && f.reason.as_ref().is_none_or(|r| e.reason.as_ref() == Some(r))
+        && f.reason
+            .as_ref()
+            .is_none_or(|r| e.reason.as_ref() == Some(r))
         && f.from_ms.is_none_or(|t| e.at_ms >= t)
         && f.until_ms.is_none_or(|t| e.at_ms < t)
 }
@@ -398,24 +434,46 @@ impl AdminBackend for FakeBackend {
         Ok(Overview {
             locks: s.locks.len() as u64,
             guests: s.guests.len() as u64,
-            active_guests: s.guests.values().filter(|g| g.revoked_at_ms.is_none()).count() as u64,
+            active_guests: s
+                .guests
+                .values()
+                .filter(|g| g.revoked_at_ms.is_none())
+                .count() as u64,
             live_grants: s.grants.iter().filter(|g| g.is_live(now_ms)).count() as u64,
-            open_alerts: s.alerts.iter().filter(|a| a.acknowledged_at_ms.is_none()).count() as u64,
+            open_alerts: s
+                .alerts
+                .iter()
+                .filter(|a| a.acknowledged_at_ms.is_none())
+                .count() as u64,
         })
     }
 
-    async fn activity(&self, from_ms: u64, bucket_ms: u64, buckets: u32) -> Result<Vec<ActivityBucket>, BackendError> {
+    async fn activity(
+        &self,
+        from_ms: u64,
+        bucket_ms: u64,
+        buckets: u32,
+    ) -> Result<Vec<ActivityBucket>, BackendError> {
         let s = self.checked()?;
         let bucket_ms = bucket_ms.max(1);
         let mut out: Vec<ActivityBucket> = (0..u64::from(buckets))
-            .map(|i| ActivityBucket { start_ms: from_ms + i * bucket_ms, ..ActivityBucket::default() })
+            .map(|i| ActivityBucket {
+                start_ms: from_ms + i * bucket_ms,
+                ..ActivityBucket::default()
+            })
             .collect();
         for e in &s.audit {
-            let Some(i) = e.at_ms.checked_sub(from_ms).map(|d| d / bucket_ms) else { continue };
-            let Some(bucket) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) else { continue };
+            let Some(i) = e.at_ms.checked_sub(from_ms).map(|d| d / bucket_ms) else {
+                continue;
+            };
+            let Some(bucket) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) else {
+                continue;
+            };
             match (e.source, e.kind.as_str()) {
                 (AuditSource::Lock, "unlock") => bucket.unlocks += 1,
-                (AuditSource::Lock, "rejection") | (AuditSource::Issuer, "request_refused") => bucket.rejections += 1,
+                (AuditSource::Lock, "rejection") | (AuditSource::Issuer, "request_refused") => {
+                    bucket.rejections += 1
+                }
                 _ => {}
             }
         }
@@ -429,13 +487,21 @@ impl AdminBackend for FakeBackend {
         Ok(locks)
     }
 
-    async fn list_guests(&self, query: &GuestQuery, paging: Paging) -> Result<Page<GuestView>, BackendError> {
+    async fn list_guests(
+        &self,
+        query: &GuestQuery,
+        paging: Paging,
+    ) -> Result<Page<GuestView>, BackendError> {
         let s = self.checked()?;
         let needle = query.name_contains.as_deref().map(str::to_lowercase);
         let mut guests: Vec<GuestView> = s
             .guests
             .values()
-            .filter(|g| needle.as_deref().is_none_or(|n| g.name.to_lowercase().contains(n)))
+            .filter(|g| {
+                needle
+                    .as_deref()
+                    .is_none_or(|n| g.name.to_lowercase().contains(n))
+            })
             .cloned()
             .collect();
         guests.sort_by(|a, b| a.name.cmp(&b.name).then(a.guest_id.cmp(&b.guest_id)));
@@ -446,7 +512,11 @@ impl AdminBackend for FakeBackend {
         Ok(self.checked()?.guests.get(&guest_id).cloned())
     }
 
-    async fn list_grants(&self, query: &GrantQuery, paging: Paging) -> Result<Page<GrantView>, BackendError> {
+    async fn list_grants(
+        &self,
+        query: &GrantQuery,
+        paging: Paging,
+    ) -> Result<Page<GrantView>, BackendError> {
         let s = self.checked()?;
         let grants: Vec<GrantView> = s
             .grants
@@ -464,13 +534,27 @@ impl AdminBackend for FakeBackend {
         Ok(page_of(&grants, paging))
     }
 
-    async fn audit(&self, filter: &AuditFilter, paging: Paging) -> Result<Page<AuditEntry>, BackendError> {
+    async fn audit(
+        &self,
+        filter: &AuditFilter,
+        paging: Paging,
+    ) -> Result<Page<AuditEntry>, BackendError> {
         let s = self.checked()?;
-        let entries: Vec<AuditEntry> = s.audit.iter().rev().filter(|e| audit_matches(e, filter)).cloned().collect();
+        let mut entries: Vec<AuditEntry> = s
+            .audit
+            .iter()
+            .filter(|e| audit_matches(e, filter))
+            .cloned()
+            .collect();
+        entries.sort_by_key(|e| std::cmp::Reverse((e.at_ms, e.id)));
         Ok(page_of(&entries, paging))
     }
 
-    async fn list_alerts(&self, query: &AlertQuery, paging: Paging) -> Result<Page<AlertView>, BackendError> {
+    async fn list_alerts(
+        &self,
+        query: &AlertQuery,
+        paging: Paging,
+    ) -> Result<Page<AlertView>, BackendError> {
         let s = self.checked()?;
         let alerts: Vec<AlertView> = s
             .alerts
@@ -482,18 +566,32 @@ impl AdminBackend for FakeBackend {
         Ok(page_of(&alerts, paging))
     }
 
-    async fn enroll_guest(&self, actor: &str, guest: &EnrollGuest) -> Result<Enrollment, BackendError> {
+    async fn enroll_guest(
+        &self,
+        actor: &str,
+        guest: &EnrollGuest,
+    ) -> Result<Enrollment, BackendError> {
         let now = self.clock.now_ms();
         let mut s = self.checked()?;
         if let Some(schedule) = &guest.access.schedule {
-            check_schedule(schedule).map_err(|message| BackendError::Invalid { field: "schedule", message })?;
+            check_schedule(schedule).map_err(|message| BackendError::Invalid {
+                field: "schedule",
+                message,
+            })?;
         }
         let mut access = Vec::new();
         for lock_id in &guest.locks {
             if !s.locks.iter().any(|l| l.lock_id == *lock_id) {
-                return Err(BackendError::Invalid { field: "locks", message: format!("lock {lock_id} is not registered") });
+                return Err(BackendError::Invalid {
+                    field: "locks",
+                    message: format!("lock {lock_id} is not registered"),
+                });
             }
-            access.push(AccessView { lock_id: *lock_id, lock_name: s.lock_name(*lock_id), spec: guest.access.clone() });
+            access.push(AccessView {
+                lock_id: *lock_id,
+                lock_name: s.lock_name(*lock_id),
+                spec: guest.access.clone(),
+            });
         }
         let guest_id = GuestId(s.next_id16());
         let bundle = s.bundle(guest_id, &guest.locks);
@@ -529,19 +627,31 @@ impl AdminBackend for FakeBackend {
         s.live_guest(guest_id)?;
         let lock_name = s.lock_name(lock_id);
         if !s.locks.iter().any(|l| l.lock_id == lock_id) {
-            return Err(BackendError::Invalid { field: "lock", message: format!("lock {lock_id} is not registered") });
+            return Err(BackendError::Invalid {
+                field: "lock",
+                message: format!("lock {lock_id} is not registered"),
+            });
         }
         if let Some(schedule) = access.and_then(|a| a.schedule.as_ref()) {
-            check_schedule(schedule).map_err(|message| BackendError::Invalid { field: "schedule", message })?;
+            check_schedule(schedule).map_err(|message| BackendError::Invalid {
+                field: "schedule",
+                message,
+            })?;
         }
         let Some(guest) = s.guests.get_mut(&guest_id) else {
-            return Err(BackendError::NotFound(format!("guest {guest_id} is not enrolled")));
+            return Err(BackendError::NotFound(format!(
+                "guest {guest_id} is not enrolled"
+            )));
         };
         let kind = match access {
             Some(spec) => {
                 match guest.access.iter_mut().find(|a| a.lock_id == lock_id) {
                     Some(existing) => existing.spec = spec.clone(),
-                    None => guest.access.push(AccessView { lock_id, lock_name, spec: spec.clone() }),
+                    None => guest.access.push(AccessView {
+                        lock_id,
+                        lock_name,
+                        spec: spec.clone(),
+                    }),
                 }
                 "access_set"
             }
@@ -549,7 +659,9 @@ impl AdminBackend for FakeBackend {
                 let before = guest.access.len();
                 guest.access.retain(|a| a.lock_id != lock_id);
                 if guest.access.len() == before {
-                    return Err(BackendError::NotFound(format!("guest {guest_id} has no access at lock {lock_id}")));
+                    return Err(BackendError::NotFound(format!(
+                        "guest {guest_id} has no access at lock {lock_id}"
+                    )));
                 }
                 "access_removed"
             }
@@ -562,7 +674,11 @@ impl AdminBackend for FakeBackend {
         Ok(())
     }
 
-    async fn revoke_guest(&self, actor: &str, guest_id: GuestId) -> Result<RevokedGuest, BackendError> {
+    async fn revoke_guest(
+        &self,
+        actor: &str,
+        guest_id: GuestId,
+    ) -> Result<RevokedGuest, BackendError> {
         let now = self.clock.now_ms();
         let mut s = self.checked()?;
         s.live_guest(guest_id)?;
@@ -570,7 +686,11 @@ impl AdminBackend for FakeBackend {
             g.revoked_at_ms = Some(now);
         }
         let mut revoked = Vec::new();
-        for g in s.grants.iter_mut().filter(|g| g.guest_id == guest_id && g.is_live(now)) {
+        for g in s
+            .grants
+            .iter_mut()
+            .filter(|g| g.guest_id == guest_id && g.is_live(now))
+        {
             g.revoked_at_ms = Some(now);
             revoked.push((g.grant_id, g.lock_id));
         }
@@ -588,17 +708,23 @@ impl AdminBackend for FakeBackend {
             e.guest_id = Some(guest_id);
             e.detail = format!("{} live grant(s) revoked", revoked.len());
         });
-        Ok(RevokedGuest { grants_revoked: u32::try_from(revoked.len()).unwrap_or(u32::MAX) })
+        Ok(RevokedGuest {
+            grants_revoked: u32::try_from(revoked.len()).unwrap_or(u32::MAX),
+        })
     }
 
     async fn revoke_grant(&self, actor: &str, grant_id: GrantId) -> Result<(), BackendError> {
         let now = self.clock.now_ms();
         let mut s = self.checked()?;
         let Some(grant) = s.grants.iter_mut().find(|g| g.grant_id == grant_id) else {
-            return Err(BackendError::NotFound(format!("grant {grant_id} was never issued")));
+            return Err(BackendError::NotFound(format!(
+                "grant {grant_id} was never issued"
+            )));
         };
         if !grant.is_live(now) {
-            return Err(BackendError::Conflict(format!("grant {grant_id} is not live (expired or already revoked)")));
+            return Err(BackendError::Conflict(format!(
+                "grant {grant_id} is not live (expired or already revoked)"
+            )));
         }
         grant.revoked_at_ms = Some(now);
         let (lock_id, guest_id) = (grant.lock_id, grant.guest_id);
@@ -611,17 +737,30 @@ impl AdminBackend for FakeBackend {
         Ok(())
     }
 
-    async fn rotate_guest_key(&self, actor: &str, guest_id: GuestId) -> Result<Enrollment, BackendError> {
+    async fn rotate_guest_key(
+        &self,
+        actor: &str,
+        guest_id: GuestId,
+    ) -> Result<Enrollment, BackendError> {
         let now = self.clock.now_ms();
         let mut s = self.checked()?;
-        let locks: Vec<LockId> = s.live_guest(guest_id)?.access.iter().map(|a| a.lock_id).collect();
+        let locks: Vec<LockId> = s
+            .live_guest(guest_id)?
+            .access
+            .iter()
+            .map(|a| a.lock_id)
+            .collect();
         let bundle = s.bundle(guest_id, &locks);
         let version = match s.guests.get_mut(&guest_id) {
             Some(g) => {
                 g.key_version += 1;
                 g.key_version
             }
-            None => return Err(BackendError::NotFound(format!("guest {guest_id} is not enrolled"))),
+            None => {
+                return Err(BackendError::NotFound(format!(
+                    "guest {guest_id} is not enrolled"
+                )));
+            }
         };
         s.push_audit(now, AuditSource::Admin, "guest_key_rotated", |e| {
             e.actor = Some(actor.to_owned());
@@ -635,10 +774,14 @@ impl AdminBackend for FakeBackend {
         let now = self.clock.now_ms();
         let mut s = self.checked()?;
         let Some(alert) = s.alerts.iter_mut().find(|a| a.alert_id == alert_id) else {
-            return Err(BackendError::NotFound(format!("there is no alert {alert_id}")));
+            return Err(BackendError::NotFound(format!(
+                "there is no alert {alert_id}"
+            )));
         };
         if alert.acknowledged_at_ms.is_some() {
-            return Err(BackendError::Conflict(format!("alert {alert_id} is already acknowledged")));
+            return Err(BackendError::Conflict(format!(
+                "alert {alert_id} is already acknowledged"
+            )));
         }
         alert.acknowledged_at_ms = Some(now);
         alert.acknowledged_by = Some(actor.to_owned());
@@ -673,7 +816,9 @@ impl AdminBackend for FakeBackend {
     }
 
     async fn create_session(&self, session: &SessionRecord) -> Result<(), BackendError> {
-        self.checked()?.sessions.insert(session.token_sha256, session.clone());
+        self.checked()?
+            .sessions
+            .insert(session.token_sha256, session.clone());
         Ok(())
     }
 
@@ -681,7 +826,11 @@ impl AdminBackend for FakeBackend {
         Ok(self.checked()?.sessions.get(&token_sha256).cloned())
     }
 
-    async fn touch_session(&self, token_sha256: [u8; 32], last_seen_ms: u64) -> Result<(), BackendError> {
+    async fn touch_session(
+        &self,
+        token_sha256: [u8; 32],
+        last_seen_ms: u64,
+    ) -> Result<(), BackendError> {
         if let Some(session) = self.checked()?.sessions.get_mut(&token_sha256) {
             session.last_seen_ms = last_seen_ms;
         }
@@ -693,7 +842,11 @@ impl AdminBackend for FakeBackend {
         Ok(())
     }
 
-    async fn delete_expired_sessions(&self, now_ms: u64, idle_cutoff_ms: u64) -> Result<(), BackendError> {
+    async fn delete_expired_sessions(
+        &self,
+        now_ms: u64,
+        idle_cutoff_ms: u64,
+    ) -> Result<(), BackendError> {
         self.checked()?
             .sessions
             .retain(|_, s| s.expires_at_ms > now_ms && s.last_seen_ms > idle_cutoff_ms);

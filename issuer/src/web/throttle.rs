@@ -27,7 +27,10 @@ impl LoginPolicy {
         let in_window = state.failed_logins > 0
             && now_ms.saturating_sub(state.first_failure_ms) < self.window_ms;
         let (failed_logins, first_failure_ms) = if in_window {
-            (state.failed_logins.saturating_add(1), state.first_failure_ms)
+            (
+                state.failed_logins.saturating_add(1),
+                state.first_failure_ms,
+            )
         } else {
             (1, now_ms)
         };

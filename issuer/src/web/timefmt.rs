@@ -113,7 +113,9 @@ pub fn format_age(ms: u64, now_ms: u64) -> String {
 /// `T`) as UTC into Unix ms. Years 1970..=9999.
 pub fn parse_utc(text: &str) -> Result<u64, String> {
     let bad = || {
-        format!("{text:?} is not a date and time like 2025-03-01T14:05 (UTC) or a date like 2025-03-01")
+        format!(
+            "{text:?} is not a date and time like 2025-03-01T14:05 (UTC) or a date like 2025-03-01"
+        )
     };
     let text_trim = text.trim();
     let (date, time) = match text_trim.split_once(['T', ' ']) {
@@ -127,7 +129,8 @@ pub fn parse_utc(text: &str) -> Result<u64, String> {
         s.parse::<u32>().map_err(|_| bad())
     };
     let mut parts = date.split('-');
-    let (Some(y), Some(mo), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(y), Some(mo), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad());
     };

@@ -10,7 +10,9 @@ use crate::web::app::AppState;
 use crate::web::backend::AdminBackend;
 use crate::web::csrf::AuthedForm;
 use crate::web::form::{self, FieldErrors};
-use crate::web::layout::{csrf_field, error_page, html_response, notice, notice_text, page, pager, see_other, short_id};
+use crate::web::layout::{
+    csrf_field, error_page, html_response, notice, notice_text, page, pager, see_other, short_id,
+};
 use crate::web::model::{AlertQuery, AlertView};
 use crate::web::session::AdminSession;
 use crate::web::timefmt::{format_age, format_utc};
@@ -31,7 +33,9 @@ fn severity_class(severity: &str) -> &'static str {
 fn valid_alert_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_ALERT_ID
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The alerts table; open alerts get an Acknowledge button.
@@ -95,10 +99,16 @@ pub(crate) async fn list<B: AdminBackend>(
             false
         }
     };
-    let page_no = errors.take("page", form::page_number(fields.get("page"))).unwrap_or(1);
+    let page_no = errors
+        .take("page", form::page_number(fields.get("page")))
+        .unwrap_or(1);
     let alerts = if errors.is_empty() {
-        let q = AlertQuery { include_acknowledged: show_all };
-        Some(backend(app.backend.list_alerts(&q, app.paging(page_no)).await)?)
+        let q = AlertQuery {
+            include_acknowledged: show_all,
+        };
+        Some(backend(
+            app.backend.list_alerts(&q, app.paging(page_no)).await,
+        )?)
     } else {
         None
     };
@@ -115,8 +125,15 @@ pub(crate) async fn list<B: AdminBackend>(
             (pager(page_no, app.config.page_size, alerts.total, |p| link("/alerts", &[("show", show.to_owned()), ("page", p.to_string())])))
         }
     };
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    Ok(html_response(status, page(&session, "/alerts", "Alerts", body)))
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok(html_response(
+        status,
+        page(&session, "/alerts", "Alerts", body),
+    ))
 }
 
 /// `POST /alerts/{id}/acknowledge`.
@@ -127,7 +144,10 @@ pub(crate) async fn acknowledge<B: AdminBackend>(
 ) -> Result<Response, Response> {
     let session = form.session;
     if !valid_alert_id(&id) {
-        return Err(error_page(StatusCode::NOT_FOUND, "There is no alert with that id."));
+        return Err(error_page(
+            StatusCode::NOT_FOUND,
+            "There is no alert with that id.",
+        ));
     }
     backend(app.backend.acknowledge_alert(&session.user, &id).await)?;
     tracing::info!(user = %session.user, alert = %id, "admin web: alert acknowledged");

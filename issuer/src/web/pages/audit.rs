@@ -55,16 +55,39 @@ struct ParsedFilter {
     echo: Vec<(&'static str, String)>,
 }
 
-const FILTER_FIELDS: [&str; 8] = ["lock", "guest", "grant", "source", "kind", "reason", "from", "until"];
+const FILTER_FIELDS: [&str; 8] = [
+    "lock", "guest", "grant", "source", "kind", "reason", "from", "until",
+];
 
 fn parse_filter(fields: &form::Fields, errors: &mut FieldErrors) -> ParsedFilter {
     let mut filter = AuditFilter {
-        lock_id: errors.take("lock", form::optional_id::<LockId>(fields.get("lock"), "lock")).flatten(),
-        guest_id: errors.take("guest", form::optional_id::<GuestId>(fields.get("guest"), "guest")).flatten(),
-        grant_id: errors.take("grant", form::optional_id::<GrantId>(fields.get("grant"), "grant")).flatten(),
-        kind: errors.take("kind", form::optional_word(fields.get("kind"), "kind")).flatten(),
-        from_ms: errors.take("from", form::optional_time(fields.get("from"))).flatten(),
-        until_ms: errors.take("until", form::optional_time(fields.get("until"))).flatten(),
+        lock_id: errors
+            .take(
+                "lock",
+                form::optional_id::<LockId>(fields.get("lock"), "lock"),
+            )
+            .flatten(),
+        guest_id: errors
+            .take(
+                "guest",
+                form::optional_id::<GuestId>(fields.get("guest"), "guest"),
+            )
+            .flatten(),
+        grant_id: errors
+            .take(
+                "grant",
+                form::optional_id::<GrantId>(fields.get("grant"), "grant"),
+            )
+            .flatten(),
+        kind: errors
+            .take("kind", form::optional_word(fields.get("kind"), "kind"))
+            .flatten(),
+        from_ms: errors
+            .take("from", form::optional_time(fields.get("from")))
+            .flatten(),
+        until_ms: errors
+            .take("until", form::optional_time(fields.get("until")))
+            .flatten(),
         ..AuditFilter::default()
     };
     if let Some(source) = fields.get("source") {
@@ -78,7 +101,12 @@ fn parse_filter(fields: &form::Fields, errors: &mut FieldErrors) -> ParsedFilter
             "reason",
             Reason::from_name(reason)
                 .map(|r| r.name().to_owned())
-                .ok_or_else(|| format!("{:?} is not a reason name (spec §8.13)", reason.chars().take(40).collect::<String>())),
+                .ok_or_else(|| {
+                    format!(
+                        "{:?} is not a reason name (spec §8.13)",
+                        reason.chars().take(40).collect::<String>()
+                    )
+                }),
         );
     }
     if let (Some(from), Some(until)) = (filter.from_ms, filter.until_ms)
@@ -86,7 +114,9 @@ fn parse_filter(fields: &form::Fields, errors: &mut FieldErrors) -> ParsedFilter
     {
         errors.add("until", "must be after \"from\"");
     }
-    let page = errors.take("page", form::page_number(fields.get("page"))).unwrap_or(1);
+    let page = errors
+        .take("page", form::page_number(fields.get("page")))
+        .unwrap_or(1);
     let echo = FILTER_FIELDS
         .iter()
         .map(|name| (*name, fields.get(name).unwrap_or("").to_owned()))
@@ -95,7 +125,9 @@ fn parse_filter(fields: &form::Fields, errors: &mut FieldErrors) -> ParsedFilter
 }
 
 fn echoed<'a>(echo: &'a [(&'static str, String)], name: &str) -> &'a str {
-    echo.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v.as_str())
+    echo.iter()
+        .find(|(n, _)| *n == name)
+        .map_or("", |(_, v)| v.as_str())
 }
 
 fn error_of(errors: &FieldErrors, field: &str) -> Markup {
@@ -113,7 +145,11 @@ pub(crate) async fn list<B: AdminBackend>(
     let parsed = parse_filter(&fields, &mut errors);
     let locks = backend(app.backend.list_locks().await)?;
     let entries = if errors.is_empty() {
-        Some(backend(app.backend.audit(&parsed.filter, app.paging(parsed.page)).await)?)
+        Some(backend(
+            app.backend
+                .audit(&parsed.filter, app.paging(parsed.page))
+                .await,
+        )?)
     } else {
         None
     };
@@ -122,7 +158,10 @@ pub(crate) async fn list<B: AdminBackend>(
     let chosen_source = echoed(echo, "source");
     let chosen_reason = echoed(echo, "reason");
     // A valid time is shown back in the input's own format, an invalid one as typed.
-    let time_value = |name: &str, ms: Option<u64>| ms.map(format_input).unwrap_or_else(|| echoed(echo, name).to_owned());
+    let time_value = |name: &str, ms: Option<u64>| {
+        ms.map(format_input)
+            .unwrap_or_else(|| echoed(echo, name).to_owned())
+    };
     let body = html! {
         form.filters.audit-filters method="get" action="/audit" {
             div.field {
@@ -189,6 +228,13 @@ pub(crate) async fn list<B: AdminBackend>(
             }))
         }
     };
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    Ok(html_response(status, page(&session, "/audit", "Audit log", body)))
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok(html_response(
+        status,
+        page(&session, "/audit", "Audit log", body),
+    ))
 }

@@ -22,16 +22,43 @@ pub(crate) async fn show<B: AdminBackend>(
     let b = &app.backend;
     let overview = backend(b.overview(now).await)?;
     let this_hour = now - now % HOUR_MS;
-    let hourly = backend(b.activity(this_hour.saturating_sub(23 * HOUR_MS), HOUR_MS, 24).await)?;
-    let today = now - now % DAY_MS;
-    let daily = backend(b.activity(today.saturating_sub(29 * DAY_MS), DAY_MS, 30).await)?;
-    let alerts = backend(
-        b.list_alerts(&AlertQuery::default(), Paging { offset: 0, limit: 5 })
+    let hourly = backend(
+        b.activity(this_hour.saturating_sub(23 * HOUR_MS), HOUR_MS, 24)
             .await,
     )?;
-    let recent = backend(b.audit(&AuditFilter::default(), Paging { offset: 0, limit: 10 }).await)?;
-    let hours = Axis { label: timefmt::format_hour, label_every: 3 };
-    let days = Axis { label: timefmt::format_day, label_every: 5 };
+    let today = now - now % DAY_MS;
+    let daily = backend(
+        b.activity(today.saturating_sub(29 * DAY_MS), DAY_MS, 30)
+            .await,
+    )?;
+    let alerts = backend(
+        b.list_alerts(
+            &AlertQuery::default(),
+            Paging {
+                offset: 0,
+                limit: 5,
+            },
+        )
+        .await,
+    )?;
+    let recent = backend(
+        b.audit(
+            &AuditFilter::default(),
+            Paging {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await,
+    )?;
+    let hours = Axis {
+        label: timefmt::format_hour,
+        label_every: 3,
+    };
+    let days = Axis {
+        label: timefmt::format_day,
+        label_every: 5,
+    };
     let body = html! {
         section.cards {
             a.card href="/locks" { span.figure { (overview.locks) } span { "locks" } }

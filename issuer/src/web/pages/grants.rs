@@ -12,7 +12,9 @@ use crate::web::app::AppState;
 use crate::web::backend::AdminBackend;
 use crate::web::csrf::AuthedForm;
 use crate::web::form::{self, FieldErrors};
-use crate::web::layout::{csrf_field, error_page, html_response, notice, notice_text, page, pager, see_other, short_id};
+use crate::web::layout::{
+    csrf_field, error_page, html_response, notice, notice_text, page, pager, see_other, short_id,
+};
 use crate::web::model::{GrantQuery, GrantState, GrantView};
 use crate::web::session::AdminSession;
 use crate::web::timefmt::{format_age, format_utc};
@@ -79,21 +81,45 @@ pub(crate) async fn list<B: AdminBackend>(
     let mut errors = FieldErrors::default();
     let state = match fields.get("state") {
         None => Some(GrantState::Live),
-        Some(s) => errors.take("state", GrantState::parse(s).ok_or_else(|| "choose live, past or all".to_owned())),
+        Some(s) => errors.take(
+            "state",
+            GrantState::parse(s).ok_or_else(|| "choose live, past or all".to_owned()),
+        ),
     };
-    let lock_id = errors.take("lock", form::optional_id::<LockId>(fields.get("lock"), "lock")).flatten();
-    let guest_id = errors.take("guest", form::optional_id::<GuestId>(fields.get("guest"), "guest")).flatten();
-    let page_no = errors.take("page", form::page_number(fields.get("page"))).unwrap_or(1);
+    let lock_id = errors
+        .take(
+            "lock",
+            form::optional_id::<LockId>(fields.get("lock"), "lock"),
+        )
+        .flatten();
+    let guest_id = errors
+        .take(
+            "guest",
+            form::optional_id::<GuestId>(fields.get("guest"), "guest"),
+        )
+        .flatten();
+    let page_no = errors
+        .take("page", form::page_number(fields.get("page")))
+        .unwrap_or(1);
     let state = state.unwrap_or_default();
     let locks = backend(app.backend.list_locks().await)?;
     let grants = if errors.is_empty() {
-        let q = GrantQuery { state, now_ms: now, lock_id, guest_id };
-        Some(backend(app.backend.list_grants(&q, app.paging(page_no)).await)?)
+        let q = GrantQuery {
+            state,
+            now_ms: now,
+            lock_id,
+            guest_id,
+        };
+        Some(backend(
+            app.backend.list_grants(&q, app.paging(page_no)).await,
+        )?)
     } else {
         None
     };
     let lock_text = lock_id.map(|l| l.to_string()).unwrap_or_default();
-    let guest_text = guest_id.map(|g| g.to_string()).unwrap_or_else(|| fields.get("guest").unwrap_or("").to_owned());
+    let guest_text = guest_id
+        .map(|g| g.to_string())
+        .unwrap_or_else(|| fields.get("guest").unwrap_or("").to_owned());
     let body = html! {
         @if let Some(text) = notice_text(fields.get("notice")) { (notice(text, false)) }
         form.filters method="get" action="/grants" {
@@ -119,8 +145,15 @@ pub(crate) async fn list<B: AdminBackend>(
             ])))
         }
     };
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    Ok(html_response(status, page(&session, "/grants", "Grants", body)))
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok(html_response(
+        status,
+        page(&session, "/grants", "Grants", body),
+    ))
 }
 
 /// `POST /grants/{id}/revoke`.
@@ -130,10 +163,16 @@ pub(crate) async fn revoke<B: AdminBackend>(
     form: AuthedForm,
 ) -> Result<Response, Response> {
     let session = form.session;
-    let grant_id: GrantId = id
-        .parse()
-        .map_err(|_| error_page(StatusCode::NOT_FOUND, "There is no grant with that id (grant ids are 32 lowercase hex digits)."))?;
+    let grant_id: GrantId = id.parse().map_err(|_| {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "There is no grant with that id (grant ids are 32 lowercase hex digits).",
+        )
+    })?;
     backend(app.backend.revoke_grant(&session.user, grant_id).await)?;
     tracing::info!(user = %session.user, grant = %grant_id, "admin web: grant revoked");
-    Ok(see_other(&link("/grants", &[("state", "all".into()), ("notice", "grant-revoked".into())])))
+    Ok(see_other(&link(
+        "/grants",
+        &[("state", "all".into()), ("notice", "grant-revoked".into())],
+    )))
 }

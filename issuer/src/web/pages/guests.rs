@@ -17,7 +17,9 @@ use crate::web::app::{AppState, backend_error_page};
 use crate::web::backend::{AdminBackend, BackendError};
 use crate::web::csrf::AuthedForm;
 use crate::web::form::{self, FieldErrors, Fields};
-use crate::web::layout::{csrf_field, error_page, html_response, notice, notice_text, page, pager, see_other, short_id};
+use crate::web::layout::{
+    csrf_field, error_page, html_response, notice, notice_text, page, pager, see_other, short_id,
+};
 use crate::web::model::{
     AccessSpec, EnrollGuest, Enrollment, GrantQuery, GrantState, GuestQuery, GuestView, LockView,
     Paging, Role,
@@ -34,8 +36,12 @@ const MAX_SCHEDULE_CHARS: usize = 200;
 const MAX_UNLOCKS: u64 = 1_000_000;
 
 fn guest_id_or_404(text: &str) -> Result<GuestId, Response> {
-    text.parse()
-        .map_err(|_| error_page(StatusCode::NOT_FOUND, "There is no guest with that id (guest ids are 32 lowercase hex digits)."))
+    text.parse().map_err(|_| {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "There is no guest with that id (guest ids are 32 lowercase hex digits).",
+        )
+    })
 }
 
 // ---- list -------------------------------------------------------------------------------
@@ -49,11 +55,22 @@ pub(crate) async fn list<B: AdminBackend>(
     let now = app.now_ms();
     let fields = query(raw.as_deref());
     let mut errors = FieldErrors::default();
-    let search = errors.take("q", form::optional_text(fields.get("q"), "search text", MAX_NAME_CHARS)).flatten();
-    let page_no = errors.take("page", form::page_number(fields.get("page"))).unwrap_or(1);
+    let search = errors
+        .take(
+            "q",
+            form::optional_text(fields.get("q"), "search text", MAX_NAME_CHARS),
+        )
+        .flatten();
+    let page_no = errors
+        .take("page", form::page_number(fields.get("page")))
+        .unwrap_or(1);
     let guests = if errors.is_empty() {
-        let query = GuestQuery { name_contains: search.clone() };
-        Some(backend(app.backend.list_guests(&query, app.paging(page_no)).await)?)
+        let query = GuestQuery {
+            name_contains: search.clone(),
+        };
+        Some(backend(
+            app.backend.list_guests(&query, app.paging(page_no)).await,
+        )?)
     } else {
         None
     };
@@ -98,8 +115,15 @@ pub(crate) async fn list<B: AdminBackend>(
             (pager(page_no, app.config.page_size, guests.total, |p| link("/guests", &[("q", q.clone()), ("page", p.to_string())])))
         }
     };
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    Ok(html_response(status, page(&session, "/guests", "Guests", body)))
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok(html_response(
+        status,
+        page(&session, "/guests", "Guests", body),
+    ))
 }
 
 fn roles(g: &GuestView) -> String {
@@ -141,10 +165,16 @@ fn field_error(errors: &FieldErrors, field: &str) -> Markup {
 fn parse_access(fields: &Fields, errors: &mut FieldErrors) -> Option<AccessSpec> {
     let role = match fields.get("role") {
         None => Some(Role::Guest),
-        Some(r) => errors.take("role", Role::parse(r).ok_or_else(|| "choose admin, resident or guest".to_owned())),
+        Some(r) => errors.take(
+            "role",
+            Role::parse(r).ok_or_else(|| "choose admin, resident or guest".to_owned()),
+        ),
     };
     let from = errors.take("valid_from", form::optional_time(fields.get("valid_from")));
-    let until = errors.take("valid_until", form::optional_time(fields.get("valid_until")));
+    let until = errors.take(
+        "valid_until",
+        form::optional_time(fields.get("valid_until")),
+    );
     let schedule = errors.take(
         "schedule",
         form::optional_text(fields.get("schedule"), "schedule", MAX_SCHEDULE_CHARS),
@@ -171,7 +201,11 @@ fn parse_access(fields: &Fields, errors: &mut FieldErrors) -> Option<AccessSpec>
 }
 
 /// The rule fields, filled from `values` (a submitted form) or `current` (the stored rule).
-fn access_fields(values: Option<&Fields>, current: Option<&AccessSpec>, errors: &FieldErrors) -> Markup {
+fn access_fields(
+    values: Option<&Fields>,
+    current: Option<&AccessSpec>,
+    errors: &FieldErrors,
+) -> Markup {
     let value = |name: &str, stored: Option<String>| -> String {
         match values {
             Some(v) => v.get(name).unwrap_or("").to_owned(),
@@ -179,10 +213,23 @@ fn access_fields(values: Option<&Fields>, current: Option<&AccessSpec>, errors: 
         }
     };
     let role = value("role", current.map(|c| c.role.as_str().to_owned()));
-    let from = value("valid_from", current.and_then(|c| c.valid_from_s).map(|s| format_input(s * 1000)));
-    let until = value("valid_until", current.and_then(|c| c.valid_until_s).map(|s| format_input(s * 1000)));
+    let from = value(
+        "valid_from",
+        current
+            .and_then(|c| c.valid_from_s)
+            .map(|s| format_input(s * 1000)),
+    );
+    let until = value(
+        "valid_until",
+        current
+            .and_then(|c| c.valid_until_s)
+            .map(|s| format_input(s * 1000)),
+    );
     let schedule = value("schedule", current.and_then(|c| c.schedule.clone()));
-    let max = value("max_unlocks", current.and_then(|c| c.max_unlocks).map(|n| n.to_string()));
+    let max = value(
+        "max_unlocks",
+        current.and_then(|c| c.max_unlocks).map(|n| n.to_string()),
+    );
     html! {
         div.field {
             label for="role" { "Role" }
@@ -230,9 +277,16 @@ fn describe_access(spec: &AccessSpec) -> Markup {
 
 // ---- enroll -----------------------------------------------------------------------------
 
-fn enroll_form(session: &AdminSession, locks: &[LockView], values: Option<&Fields>, errors: &FieldErrors) -> Markup {
+fn enroll_form(
+    session: &AdminSession,
+    locks: &[LockView],
+    values: Option<&Fields>,
+    errors: &FieldErrors,
+) -> Markup {
     let name = values.and_then(|v| v.get("name")).unwrap_or("");
-    let chosen: Vec<&str> = values.map(|v| v.get_all("locks").collect()).unwrap_or_default();
+    let chosen: Vec<&str> = values
+        .map(|v| v.get_all("locks").collect())
+        .unwrap_or_default();
     let body = html! {
         @if !errors.is_empty() {
             (notice("The guest was not enrolled: correct the fields marked below.", true))
@@ -271,7 +325,10 @@ pub(crate) async fn new_form<B: AdminBackend>(
     session: AdminSession,
 ) -> Result<Response, Response> {
     let locks = backend(app.backend.list_locks().await)?;
-    Ok(html_response(StatusCode::OK, enroll_form(&session, &locks, None, &FieldErrors::default())))
+    Ok(html_response(
+        StatusCode::OK,
+        enroll_form(&session, &locks, None, &FieldErrors::default()),
+    ))
 }
 
 /// `POST /guests`.
@@ -282,7 +339,10 @@ pub(crate) async fn enroll<B: AdminBackend>(
     let AuthedForm { session, fields } = form;
     let locks = backend(app.backend.list_locks().await)?;
     let mut errors = FieldErrors::default();
-    let name = errors.take("name", form::name(fields.get("name"), "name", MAX_NAME_CHARS));
+    let name = errors.take(
+        "name",
+        form::name(fields.get("name"), "name", MAX_NAME_CHARS),
+    );
     let mut chosen: Vec<LockId> = Vec::new();
     for text in fields.get_all("locks") {
         match form::required_id::<LockId>(text, "lock") {
@@ -291,7 +351,10 @@ pub(crate) async fn enroll<B: AdminBackend>(
                     chosen.push(id);
                 }
             }
-            Ok(_) => errors.add("locks", "a chosen lock is not registered (any more); reload the page"),
+            Ok(_) => errors.add(
+                "locks",
+                "a chosen lock is not registered (any more); reload the page",
+            ),
             Err(e) => errors.add("locks", e),
         }
     }
@@ -300,24 +363,44 @@ pub(crate) async fn enroll<B: AdminBackend>(
     }
     let access = parse_access(&fields, &mut errors);
     let (Some(name), Some(access), true) = (name, access, errors.is_empty()) else {
-        return Ok(html_response(StatusCode::BAD_REQUEST, enroll_form(&session, &locks, Some(&fields), &errors)));
+        return Ok(html_response(
+            StatusCode::BAD_REQUEST,
+            enroll_form(&session, &locks, Some(&fields), &errors),
+        ));
     };
-    let request = EnrollGuest { name: name.clone(), locks: chosen, access };
+    let request = EnrollGuest {
+        name: name.clone(),
+        locks: chosen,
+        access,
+    };
     match app.backend.enroll_guest(&session.user, &request).await {
         Ok(enrollment) => {
             tracing::info!(user = %session.user, guest = %enrollment.guest_id, "admin web: guest enrolled");
-            Ok(enrollment_page(&session, "Guest enrolled", &name, &enrollment))
+            Ok(enrollment_page(
+                &session,
+                "Guest enrolled",
+                &name,
+                &enrollment,
+            ))
         }
         Err(BackendError::Invalid { field, message }) => {
             errors.add(field, message);
-            Ok(html_response(StatusCode::BAD_REQUEST, enroll_form(&session, &locks, Some(&fields), &errors)))
+            Ok(html_response(
+                StatusCode::BAD_REQUEST,
+                enroll_form(&session, &locks, Some(&fields), &errors),
+            ))
         }
         Err(e) => Err(backend_error_page(&e)),
     }
 }
 
 /// The one-time display of an enrollment bundle.
-fn enrollment_page(session: &AdminSession, title: &str, name: &str, enrollment: &Enrollment) -> Response {
+fn enrollment_page(
+    session: &AdminSession,
+    title: &str,
+    name: &str,
+    enrollment: &Enrollment,
+) -> Response {
     let qr = qr_svg(&enrollment.bundle, "Enrollment QR code");
     let guest_link = format!("/guests/{}", enrollment.guest_id);
     let body = html! {
@@ -359,11 +442,29 @@ async fn guest_page<B: AdminBackend>(
 ) -> Result<Response, Response> {
     let now = app.now_ms();
     let Some(guest) = backend(app.backend.guest(guest_id).await)? else {
-        return Err(error_page(StatusCode::NOT_FOUND, &format!("Guest {guest_id} is not enrolled.")));
+        return Err(error_page(
+            StatusCode::NOT_FOUND,
+            &format!("Guest {guest_id} is not enrolled."),
+        ));
     };
     let locks = backend(app.backend.list_locks().await)?;
-    let grant_query = GrantQuery { state: GrantState::Live, now_ms: now, lock_id: None, guest_id: Some(guest_id) };
-    let grants = backend(app.backend.list_grants(&grant_query, Paging { offset: 0, limit: 20 }).await)?;
+    let grant_query = GrantQuery {
+        state: GrantState::Live,
+        now_ms: now,
+        lock_id: None,
+        guest_id: Some(guest_id),
+    };
+    let grants = backend(
+        app.backend
+            .list_grants(
+                &grant_query,
+                Paging {
+                    offset: 0,
+                    limit: 20,
+                },
+            )
+            .await,
+    )?;
     let id = guest_id.to_string();
     let revoked = guest.revoked_at_ms.is_some();
     let (access_values, access_errors) = match refused.access {
@@ -453,8 +554,15 @@ async fn guest_page<B: AdminBackend>(
             }
         }
     };
-    let status = if access_values.is_some() || refused.revoke.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok(html_response(status, page(session, "/guests", &guest.name, body)))
+    let status = if access_values.is_some() || refused.revoke.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(html_response(
+        status,
+        page(session, "/guests", &guest.name, body),
+    ))
 }
 
 /// `GET /guests/{id}`.
@@ -466,7 +574,14 @@ pub(crate) async fn show<B: AdminBackend>(
 ) -> Result<Response, Response> {
     let guest_id = guest_id_or_404(&id)?;
     let fields = query(raw.as_deref());
-    guest_page(&app, &session, guest_id, notice_text(fields.get("notice")), Refused::default()).await
+    guest_page(
+        &app,
+        &session,
+        guest_id,
+        notice_text(fields.get("notice")),
+        Refused::default(),
+    )
+    .await
 }
 
 /// `POST /guests/{id}/access`.
@@ -487,13 +602,24 @@ pub(crate) async fn set_access<B: AdminBackend>(
     };
     let access = parse_access(&fields, &mut errors);
     if let (Some(lock), Some(access), true) = (lock, &access, errors.is_empty()) {
-        match app.backend.set_access(&session.user, guest_id, lock, Some(access)).await {
-            Ok(()) => return Ok(see_other(&format!("/guests/{guest_id}?notice=access-saved"))),
+        match app
+            .backend
+            .set_access(&session.user, guest_id, lock, Some(access))
+            .await
+        {
+            Ok(()) => {
+                return Ok(see_other(&format!(
+                    "/guests/{guest_id}?notice=access-saved"
+                )));
+            }
             Err(BackendError::Invalid { field, message }) => errors.add(field, message),
             Err(e) => return Err(backend_error_page(&e)),
         }
     }
-    let refused = Refused { access: Some((&fields, errors)), revoke: None };
+    let refused = Refused {
+        access: Some((&fields, errors)),
+        revoke: None,
+    };
     guest_page(&app, &session, guest_id, None, refused).await
 }
 
@@ -507,8 +633,14 @@ pub(crate) async fn remove_access<B: AdminBackend>(
     let guest_id = guest_id_or_404(&id)?;
     let lock = form::required_id::<LockId>(fields.get("lock").unwrap_or(""), "lock")
         .map_err(|e| error_page(StatusCode::BAD_REQUEST, &e))?;
-    backend(app.backend.set_access(&session.user, guest_id, lock, None).await)?;
-    Ok(see_other(&format!("/guests/{guest_id}?notice=access-removed")))
+    backend(
+        app.backend
+            .set_access(&session.user, guest_id, lock, None)
+            .await,
+    )?;
+    Ok(see_other(&format!(
+        "/guests/{guest_id}?notice=access-removed"
+    )))
 }
 
 /// `POST /guests/{id}/rotate-key`.
@@ -520,9 +652,16 @@ pub(crate) async fn rotate_key<B: AdminBackend>(
     let session = form.session;
     let guest_id = guest_id_or_404(&id)?;
     let enrollment = backend(app.backend.rotate_guest_key(&session.user, guest_id).await)?;
-    let name = backend(app.backend.guest(guest_id).await)?.map(|g| g.name).unwrap_or_default();
+    let name = backend(app.backend.guest(guest_id).await)?
+        .map(|g| g.name)
+        .unwrap_or_default();
     tracing::info!(user = %session.user, guest = %guest_id, "admin web: guest key rotated");
-    Ok(enrollment_page(&session, "New enrollment key", &name, &enrollment))
+    Ok(enrollment_page(
+        &session,
+        "New enrollment key",
+        &name,
+        &enrollment,
+    ))
 }
 
 /// `POST /guests/{id}/revoke` (needs `confirm=yes`).
@@ -534,10 +673,15 @@ pub(crate) async fn revoke<B: AdminBackend>(
     let AuthedForm { session, fields } = form;
     let guest_id = guest_id_or_404(&id)?;
     if fields.get("confirm") != Some("yes") {
-        let refused = Refused { access: None, revoke: Some("tick the box to confirm") };
+        let refused = Refused {
+            access: None,
+            revoke: Some("tick the box to confirm"),
+        };
         return guest_page(&app, &session, guest_id, None, refused).await;
     }
     let revoked = backend(app.backend.revoke_guest(&session.user, guest_id).await)?;
     tracing::info!(user = %session.user, guest = %guest_id, grants = revoked.grants_revoked, "admin web: guest revoked");
-    Ok(see_other(&format!("/guests/{guest_id}?notice=guest-revoked")))
+    Ok(see_other(&format!(
+        "/guests/{guest_id}?notice=guest-revoked"
+    )))
 }

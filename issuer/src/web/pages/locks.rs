@@ -72,5 +72,8 @@ pub(crate) async fn list<B: AdminBackend>(
             }
         }
     };
-    Ok(html_response(StatusCode::OK, page(&session, "/locks", "Locks", body)))
+    Ok(html_response(
+        StatusCode::OK,
+        page(&session, "/locks", "Locks", body),
+    ))
 }

@@ -67,14 +67,20 @@ fn login_page<B: AdminBackend>(
 }
 
 /// `GET /login`.
-pub(crate) async fn show<B: AdminBackend>(State(app): State<AppState<B>>, request: Request) -> Response {
+pub(crate) async fn show<B: AdminBackend>(
+    State(app): State<AppState<B>>,
+    request: Request,
+) -> Response {
     let fields = Fields::parse(request.uri().query().unwrap_or("").as_bytes());
     let message = notice_text(fields.get("notice")).map(|t| (t, false));
     login_page(&app, StatusCode::OK, "", message)
 }
 
 /// `POST /login`.
-pub(crate) async fn submit<B: AdminBackend>(State(app): State<AppState<B>>, request: Request) -> Response {
+pub(crate) async fn submit<B: AdminBackend>(
+    State(app): State<AppState<B>>,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let fields = match read_form(&parts.headers, body, app.config.body_limit_bytes).await {
         Ok(f) => f,
@@ -87,7 +93,10 @@ pub(crate) async fn submit<B: AdminBackend>(State(app): State<AppState<B>>, requ
             &app,
             StatusCode::FORBIDDEN,
             "",
-            Some(("The login form expired or was not sent by this site; log in again.", true)),
+            Some((
+                "The login form expired or was not sent by this site; log in again.",
+                true,
+            )),
         );
     }
     let typed = fields.get("user").unwrap_or("");
@@ -128,11 +137,18 @@ pub(crate) async fn submit<B: AdminBackend>(State(app): State<AppState<B>>, requ
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "admin web: password check did not finish");
-            return layout::error_page(StatusCode::SERVICE_UNAVAILABLE, "The login could not be checked; try again.");
+            return layout::error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The login could not be checked; try again.",
+            );
         }
     };
     let Some(account) = account.filter(|_| !locked) else {
-        let why = if locked { "account locked" } else { "unknown user" };
+        let why = if locked {
+            "account locked"
+        } else {
+            "unknown user"
+        };
         // Debug-formatted: the name is whatever was typed.
         tracing::warn!(user = ?user, why, "admin web: login refused");
         return failed(&app, now, &user, AdminEventKind::LoginFailed).await;
@@ -147,7 +163,9 @@ pub(crate) async fn submit<B: AdminBackend>(State(app): State<AppState<B>>, requ
             let kind = match state.locked_until_ms {
                 Some(until) => {
                     tracing::warn!(user = %account.name, until_ms = until, "admin web: too many failed logins, account locked");
-                    AdminEventKind::LoginLockedOut { locked_until_ms: until }
+                    AdminEventKind::LoginLockedOut {
+                        locked_until_ms: until,
+                    }
                 }
                 None => {
                     tracing::warn!(user = %account.name, failures = state.failed_logins, "admin web: wrong password");
@@ -166,7 +184,10 @@ pub(crate) async fn submit<B: AdminBackend>(State(app): State<AppState<B>>, requ
         }
     }
     if account.login != LoginState::default()
-        && let Err(e) = app.backend.set_login_state(&account.name, LoginState::default()).await
+        && let Err(e) = app
+            .backend
+            .set_login_state(&account.name, LoginState::default())
+            .await
     {
         return backend_error_page(&e);
     }
@@ -174,12 +195,26 @@ pub(crate) async fn submit<B: AdminBackend>(State(app): State<AppState<B>>, requ
 }
 
 /// Records a failed login and shows the generic answer.
-async fn failed<B: AdminBackend>(app: &AppState<B>, now: u64, user: &str, kind: AdminEventKind) -> Response {
-    let event = AdminEvent { at_ms: now, user: user.to_owned(), kind };
+async fn failed<B: AdminBackend>(
+    app: &AppState<B>,
+    now: u64,
+    user: &str,
+    kind: AdminEventKind,
+) -> Response {
+    let event = AdminEvent {
+        at_ms: now,
+        user: user.to_owned(),
+        kind,
+    };
     if let Err(e) = app.backend.record_admin_event(&event).await {
         return backend_error_page(&e);
     }
-    login_page(app, StatusCode::UNAUTHORIZED, user, Some((LOGIN_FAILED, true)))
+    login_page(
+        app,
+        StatusCode::UNAUTHORIZED,
+        user,
+        Some((LOGIN_FAILED, true)),
+    )
 }
 
 /// Creates the session of a successful login and sends the browser to the dashboard.
@@ -192,7 +227,10 @@ async fn start_session<B: AdminBackend>(
     let idle_ms = u64::try_from(app.config.idle_timeout.as_millis()).unwrap_or(u64::MAX);
     let life_ms = u64::try_from(app.config.session_lifetime.as_millis()).unwrap_or(u64::MAX);
     let backend = &app.backend;
-    if let Err(e) = backend.delete_expired_sessions(now, now.saturating_sub(idle_ms)).await {
+    if let Err(e) = backend
+        .delete_expired_sessions(now, now.saturating_sub(idle_ms))
+        .await
+    {
         return backend_error_page(&e);
     }
     // Rotation: whatever session the browser held before is ended.
@@ -216,25 +254,42 @@ async fn start_session<B: AdminBackend>(
     if let Err(e) = backend.create_session(&record).await {
         return backend_error_page(&e);
     }
-    let event = AdminEvent { at_ms: now, user: user.to_owned(), kind: AdminEventKind::LoginSucceeded };
+    let event = AdminEvent {
+        at_ms: now,
+        user: user.to_owned(),
+        kind: AdminEventKind::LoginSucceeded,
+    };
     if let Err(e) = backend.record_admin_event(&event).await {
         return backend_error_page(&e);
     }
     tracing::info!(user, "admin web: login");
     let mut response = layout::see_other("/");
     let cookies = response.headers_mut();
-    cookies.append(header::SET_COOKIE, set_cookie(&app.config, session_cookie_name(&app.config), Some(&token)));
-    cookies.append(header::SET_COOKIE, set_cookie(&app.config, login_cookie_name(&app.config), None));
+    cookies.append(
+        header::SET_COOKIE,
+        set_cookie(&app.config, session_cookie_name(&app.config), Some(&token)),
+    );
+    cookies.append(
+        header::SET_COOKIE,
+        set_cookie(&app.config, login_cookie_name(&app.config), None),
+    );
     response
 }
 
 /// `POST /logout`.
-pub(crate) async fn logout<B: AdminBackend>(State(app): State<AppState<B>>, form: AuthedForm) -> Response {
+pub(crate) async fn logout<B: AdminBackend>(
+    State(app): State<AppState<B>>,
+    form: AuthedForm,
+) -> Response {
     let session = form.session;
     if let Err(e) = app.backend.delete_session(session.token_sha256).await {
         return backend_error_page(&e);
     }
-    let event = AdminEvent { at_ms: app.now_ms(), user: session.user.clone(), kind: AdminEventKind::LoggedOut };
+    let event = AdminEvent {
+        at_ms: app.now_ms(),
+        user: session.user.clone(),
+        kind: AdminEventKind::LoggedOut,
+    };
     if let Err(e) = app.backend.record_admin_event(&event).await {
         return backend_error_page(&e);
     }

@@ -24,7 +24,9 @@ fn revoked(h: &Harness) -> bool {
 #[tokio::test]
 async fn a_post_without_the_csrf_token_is_refused_and_changes_nothing() -> TestResult {
     let (h, b, grant) = setup().await;
-    let reply = h.post(&format!("/grants/{grant}/revoke"), &b.cookie, "").await;
+    let reply = h
+        .post(&format!("/grants/{grant}/revoke"), &b.cookie, "")
+        .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(reply.body.contains("security token"), "{}", reply.body);
     assert!(!revoked(&h));
@@ -37,9 +39,19 @@ async fn a_post_with_a_wrong_csrf_token_is_refused() -> TestResult {
     let mut wrong = b.csrf.clone().into_bytes();
     wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
     let body = form_body(&[("csrf", &String::from_utf8(wrong)?)]);
-    assert_eq!(h.post(&format!("/grants/{grant}/revoke"), &b.cookie, &body).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.post(&format!("/grants/{grant}/revoke"), &b.cookie, &body)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
     let short = form_body(&[("csrf", &b.csrf[..32])]);
-    assert_eq!(h.post(&format!("/grants/{grant}/revoke"), &b.cookie, &short).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.post(&format!("/grants/{grant}/revoke"), &b.cookie, &short)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
     assert!(!revoked(&h));
     Ok(())
 }
@@ -49,7 +61,12 @@ async fn another_sessions_token_does_not_pass() -> TestResult {
     let (h, b, grant) = setup().await;
     let other = h.login().await;
     let body = form_body(&[("csrf", &other.csrf)]);
-    assert_eq!(h.post(&format!("/grants/{grant}/revoke"), &b.cookie, &body).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.post(&format!("/grants/{grant}/revoke"), &b.cookie, &body)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
     assert!(!revoked(&h));
     Ok(())
 }
@@ -72,7 +89,10 @@ async fn a_cross_origin_post_is_refused_even_with_a_valid_token() -> TestResult 
     }
     assert!(!revoked(&h));
     // The same request from the page itself goes through.
-    assert_eq!(h.post(&path, &b.cookie, &body).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        h.post(&path, &b.cookie, &body).await.status,
+        StatusCode::SEE_OTHER
+    );
     assert!(revoked(&h));
     Ok(())
 }
@@ -80,7 +100,9 @@ async fn a_cross_origin_post_is_refused_even_with_a_valid_token() -> TestResult 
 #[tokio::test]
 async fn get_never_changes_state() -> TestResult {
     let (h, b, grant) = setup().await;
-    let reply = h.get(&format!("/grants/{grant}/revoke?csrf={}", b.csrf), Some(&b)).await;
+    let reply = h
+        .get(&format!("/grants/{grant}/revoke?csrf={}", b.csrf), Some(&b))
+        .await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(!revoked(&h));
     Ok(())
@@ -90,13 +112,17 @@ async fn get_never_changes_state() -> TestResult {
 async fn a_request_naming_another_host_is_refused() -> TestResult {
     let h = Harness::new();
     for host in ["evil.example", "evil.example:8080", "127.0.0.1:9999"] {
-        let request = Request::get("/login").header(header::HOST, host).body(Body::empty())?;
+        let request = Request::get("/login")
+            .header(header::HOST, host)
+            .body(Body::empty())?;
         let reply = h.send(request).await;
         assert_eq!(reply.status, StatusCode::MISDIRECTED_REQUEST, "{host}");
         assert_eq!(reply.cookie("lk_login"), None);
     }
     for host in [HOST, "localhost:8080", "[::1]:8080"] {
-        let request = Request::get("/login").header(header::HOST, host).body(Body::empty())?;
+        let request = Request::get("/login")
+            .header(header::HOST, host)
+            .body(Body::empty())?;
         assert_eq!(h.send(request).await.status, StatusCode::OK, "{host}");
     }
     Ok(())
@@ -116,7 +142,10 @@ async fn an_oversized_or_mistyped_body_is_refused_cleanly() -> TestResult {
         .header(header::COOKIE, &b.cookie)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(format!("{{\"csrf\":\"{}\"}}", b.csrf)))?;
-    assert_eq!(h.send(request).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        h.send(request).await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
     assert!(h.backend.guests().is_empty());
     Ok(())
 }

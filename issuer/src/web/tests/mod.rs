@@ -37,7 +37,10 @@ pub(super) struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// The value a `Set-Cookie` header gives cookie `name` (`None`: not set by this reply).
@@ -97,7 +100,13 @@ impl Harness {
             Ok(web) => web.with_clock(clock.clone()),
             Err(e) => panic!("test configuration refused: {e}"),
         };
-        Self { router: web.router(), backend, clock, front, back }
+        Self {
+            router: web.router(),
+            backend,
+            clock,
+            front,
+            back,
+        }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -111,7 +120,11 @@ impl Harness {
             Ok(b) => b.to_bytes(),
             Err(e) => panic!("body: {e}"),
         };
-        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     pub async fn get(&self, path: &str, browser: Option<&Browser>) -> Reply {
@@ -119,15 +132,28 @@ impl Harness {
         if let Some(b) = browser {
             request = request.header(header::COOKIE, &b.cookie);
         }
-        self.send(request.body(Body::empty()).unwrap_or_default()).await
+        self.send(request.body(Body::empty()).unwrap_or_default())
+            .await
     }
 
     /// A same-origin form POST, as a browser sends it from these pages.
     pub async fn post(&self, path: &str, cookie: &str, body: &str) -> Reply {
-        self.post_with(path, cookie, body, &[("origin", ORIGIN), ("sec-fetch-site", "same-origin")]).await
+        self.post_with(
+            path,
+            cookie,
+            body,
+            &[("origin", ORIGIN), ("sec-fetch-site", "same-origin")],
+        )
+        .await
     }
 
-    pub async fn post_with(&self, path: &str, cookie: &str, body: &str, extra: &[(&str, &str)]) -> Reply {
+    pub async fn post_with(
+        &self,
+        path: &str,
+        cookie: &str,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> Reply {
         let mut request = Request::post(path)
             .header(header::HOST, HOST)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -135,7 +161,12 @@ impl Harness {
         for (k, v) in extra {
             request = request.header(*k, *v);
         }
-        self.send(request.body(Body::from(body.to_owned())).unwrap_or_default()).await
+        self.send(
+            request
+                .body(Body::from(body.to_owned()))
+                .unwrap_or_default(),
+        )
+        .await
     }
 
     /// Submits the login form (fetching it first, for its token) with `user` / `password`.
@@ -143,16 +174,31 @@ impl Harness {
         let form = self.get("/login", None).await;
         let cookie = format!("lk_login={}", form.cookie("lk_login").unwrap_or_default());
         let token = form.hidden("login_token").unwrap_or_default();
-        let body = form_body(&[("login_token", &token), ("user", user), ("password", password)]);
+        let body = form_body(&[
+            ("login_token", &token),
+            ("user", user),
+            ("password", password),
+        ]);
         self.post("/login", &cookie, &body).await
     }
 
     /// Logs in as the test admin.
     pub async fn login(&self) -> Browser {
         let reply = self.try_login(ADMIN, PASSWORD).await;
-        assert_eq!(reply.status, StatusCode::SEE_OTHER, "login failed: {}", reply.body);
-        let cookie = format!("lk_session={}", reply.cookie("lk_session").unwrap_or_default());
-        let mut browser = Browser { cookie, csrf: String::new() };
+        assert_eq!(
+            reply.status,
+            StatusCode::SEE_OTHER,
+            "login failed: {}",
+            reply.body
+        );
+        let cookie = format!(
+            "lk_session={}",
+            reply.cookie("lk_session").unwrap_or_default()
+        );
+        let mut browser = Browser {
+            cookie,
+            csrf: String::new(),
+        };
         let home = self.get("/", Some(&browser)).await;
         browser.csrf = home.hidden("csrf").unwrap_or_default();
         assert_eq!(browser.csrf.len(), 64, "no CSRF token on the dashboard");
