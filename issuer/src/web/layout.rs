@@ -6,7 +6,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
+use super::form::FieldErrors;
 use super::session::AdminSession;
+use super::timefmt::{format_age, format_utc};
 
 /// Where the stylesheet is served.
 pub const CSS_PATH: &str = "/static/admin.css";
@@ -174,4 +176,48 @@ pub fn pager(page: u64, page_size: u32, total: u64, link: impl Fn(u64) -> String
             }
         }
     }
+}
+
+/// The message for `field`, next to it in a form.
+pub fn field_error(errors: &FieldErrors, field: &str) -> Markup {
+    html! {
+        @if let Some(message) = errors.get(field) {
+            span.field-error role="alert" { (message) }
+        }
+    }
+}
+
+/// Every message not shown next to a field of its own (`except`), as a list of lines.
+pub fn error_lines(errors: &FieldErrors, except: &[&str]) -> Markup {
+    html! {
+        @for (field, message) in errors.iter().filter(|(f, _)| !except.contains(f)) {
+            p.error role="alert" { (field) ": " (message) }
+        }
+    }
+}
+
+/// A page that shows a list: 200, or 400 when its query string had errors (shown on it).
+pub fn list_page(
+    session: &AdminSession,
+    active: &str,
+    title: &str,
+    errors: &FieldErrors,
+    body: Markup,
+) -> Response {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    html_response(status, page(session, active, title, body))
+}
+
+/// "5 min ago", with the exact UTC time as its tooltip.
+pub fn age(ms: u64, now: u64) -> Markup {
+    html! { span title=(format_utc(ms)) { (format_age(ms, now)) } }
+}
+
+/// A list table's header row.
+pub fn table_head(headers: &[&str]) -> Markup {
+    html! { thead { tr { @for h in headers { th { (h) } } } } }
 }

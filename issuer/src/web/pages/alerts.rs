@@ -11,11 +11,12 @@ use crate::web::backend::AdminBackend;
 use crate::web::csrf::AuthedForm;
 use crate::web::form::{self, FieldErrors};
 use crate::web::layout::{
-    csrf_field, error_page, html_response, notice, notice_text, page, pager, see_other, short_id,
+    age, csrf_field, error_lines, error_page, list_page, notice, notice_text, pager, see_other,
+    short_id, table_head,
 };
 use crate::web::model::{AlertQuery, AlertView};
 use crate::web::session::AdminSession;
-use crate::web::timefmt::{format_age, format_utc};
+use crate::web::timefmt::format_utc;
 
 /// Longest alert id accepted in a URL.
 const MAX_ALERT_ID: usize = 64;
@@ -45,14 +46,11 @@ pub(crate) fn alerts_table(session: &AdminSession, alerts: &[AlertView], now: u6
             p { "No alert." }
         } @else {
             table.list {
-                thead { tr {
-                    th { "Raised" } th { "Severity" } th { "Kind" } th { "Score" } th { "Lock" }
-                    th { "Guest" } th { "Detail" } th {}
-                } }
+                (table_head(&["Raised", "Severity", "Kind", "Score", "Lock", "Guest", "Detail", ""]))
                 tbody {
                     @for a in alerts {
                         tr {
-                            td { span title=(format_utc(a.at_ms)) { (format_age(a.at_ms, now)) } }
+                            td { (age(a.at_ms, now)) }
                             td { span class=(format!("badge {}", severity_class(&a.severity))) { (a.severity) } }
                             td { (a.kind) }
                             td { (format!("{:.2}", a.score)) }
@@ -119,21 +117,13 @@ pub(crate) async fn list<B: AdminBackend>(
             a.active[!show_all] href="/alerts" { "Open" }
             a.active[show_all] href="/alerts?show=all" { "All" }
         }
-        @for (field, message) in errors.iter() { p.error role="alert" { (field) ": " (message) } }
+        (error_lines(&errors, &[]))
         @if let Some(alerts) = &alerts {
             (alerts_table(&session, &alerts.items, now))
             (pager(page_no, app.config.page_size, alerts.total, |p| link("/alerts", &[("show", show.to_owned()), ("page", p.to_string())])))
         }
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    Ok(html_response(
-        status,
-        page(&session, "/alerts", "Alerts", body),
-    ))
+    Ok(list_page(&session, "/alerts", "Alerts", &errors, body))
 }
 
 /// `POST /alerts/{id}/acknowledge`.

@@ -2,7 +2,6 @@
 //! reason and time range (UTC), in pages.
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use latchkey::{GrantId, GuestId, LockId, Reason};
 use maud::{Markup, html};
@@ -11,7 +10,7 @@ use super::{backend, link, query};
 use crate::web::app::AppState;
 use crate::web::backend::AdminBackend;
 use crate::web::form::{self, FieldErrors};
-use crate::web::layout::{html_response, page, pager, short_id};
+use crate::web::layout::{error_lines, field_error, list_page, pager, short_id, table_head};
 use crate::web::model::{AuditEntry, AuditFilter, AuditSource};
 use crate::web::session::AdminSession;
 use crate::web::timefmt::{format_input, format_utc};
@@ -23,10 +22,7 @@ pub(crate) fn audit_table(entries: &[AuditEntry]) -> Markup {
             p { "No audit record." }
         } @else {
             table.list.audit {
-                thead { tr {
-                    th { "Time" } th { "Source" } th { "Kind" } th { "Reason" } th { "Lock" }
-                    th { "Guest" } th { "Grant" } th { "By" } th { "Detail" }
-                } }
+                (table_head(&["Time", "Source", "Kind", "Reason", "Lock", "Guest", "Grant", "By", "Detail"]))
                 tbody {
                     @for e in entries {
                         tr {
@@ -124,14 +120,21 @@ fn parse_filter(fields: &form::Fields, errors: &mut FieldErrors) -> ParsedFilter
     ParsedFilter { filter, page, echo }
 }
 
+/// A text input for a 16-byte id, with its error.
+fn id_input(name: &str, label: &str, value: &str, errors: &FieldErrors) -> Markup {
+    html! {
+        div.field {
+            label for=(name) { (label) }
+            input id=(name) type="text" name=(name) value=(value) maxlength="32" size="34";
+            (field_error(errors, name))
+        }
+    }
+}
+
 fn echoed<'a>(echo: &'a [(&'static str, String)], name: &str) -> &'a str {
     echo.iter()
         .find(|(n, _)| *n == name)
         .map_or("", |(_, v)| v.as_str())
-}
-
-fn error_of(errors: &FieldErrors, field: &str) -> Markup {
-    html! { @if let Some(m) = errors.get(field) { span.field-error role="alert" { (m) } } }
 }
 
 /// `GET /audit`.
@@ -170,30 +173,22 @@ pub(crate) async fn list<B: AdminBackend>(
                     option value="" { "any" }
                     @for l in &locks { option value=(l.lock_id) selected[chosen_lock == l.lock_id.to_string()] { (l.name) } }
                 }
-                (error_of(&errors, "lock"))
+                (field_error(&errors, "lock"))
             }
-            div.field {
-                label for="guest" { "Guest id" }
-                input #guest type="text" name="guest" value=(echoed(echo, "guest")) maxlength="32" size="34";
-                (error_of(&errors, "guest"))
-            }
-            div.field {
-                label for="grant" { "Grant id" }
-                input #grant type="text" name="grant" value=(echoed(echo, "grant")) maxlength="32" size="34";
-                (error_of(&errors, "grant"))
-            }
+            (id_input("guest", "Guest id", echoed(echo, "guest"), &errors))
+            (id_input("grant", "Grant id", echoed(echo, "grant"), &errors))
             div.field {
                 label for="source" { "Source" }
                 select #source name="source" {
                     option value="" { "any" }
                     @for s in AuditSource::ALL { option value=(s.as_str()) selected[chosen_source == s.as_str()] { (s.as_str()) } }
                 }
-                (error_of(&errors, "source"))
+                (field_error(&errors, "source"))
             }
             div.field {
                 label for="kind" { "Kind" }
                 input #kind type="text" name="kind" value=(echoed(echo, "kind")) maxlength="64" placeholder="e.g. grant_revoked";
-                (error_of(&errors, "kind"))
+                (field_error(&errors, "kind"))
             }
             div.field {
                 label for="reason" { "Reason" }
@@ -201,24 +196,24 @@ pub(crate) async fn list<B: AdminBackend>(
                     option value="" { "any" }
                     @for r in Reason::ALL { option value=(r.name()) selected[chosen_reason == r.name()] { (r.name()) " (" (r.code()) ")" } }
                 }
-                (error_of(&errors, "reason"))
+                (field_error(&errors, "reason"))
             }
             div.field {
                 label for="from" { "From (UTC)" }
                 input #from type="datetime-local" name="from" value=(time_value("from", parsed.filter.from_ms));
-                (error_of(&errors, "from"))
+                (field_error(&errors, "from"))
             }
             div.field {
                 label for="until" { "Until (UTC)" }
                 input #until type="datetime-local" name="until" value=(time_value("until", parsed.filter.until_ms));
-                (error_of(&errors, "until"))
+                (field_error(&errors, "until"))
             }
             div.field.buttons {
                 button type="submit" { "Filter" }
                 a href="/audit" { "Clear" }
             }
         }
-        @if let Some(m) = errors.get("page") { p.error role="alert" { "page: " (m) } }
+        (error_lines(&errors, &FILTER_FIELDS))
         @if let Some(entries) = &entries {
             (audit_table(&entries.items))
             (pager(parsed.page, app.config.page_size, entries.total, |p| {
@@ -228,13 +223,5 @@ pub(crate) async fn list<B: AdminBackend>(
             }))
         }
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    Ok(html_response(
-        status,
-        page(&session, "/audit", "Audit log", body),
-    ))
+    Ok(list_page(&session, "/audit", "Audit log", &errors, body))
 }

@@ -2,22 +2,22 @@
 //! `POST /grants/{id}/revoke`.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use latchkey::{GrantId, GuestId, LockId};
 use maud::{Markup, html};
 
-use super::{backend, link, query};
+use super::{backend, id_or_404, link, query};
 use crate::web::app::AppState;
 use crate::web::backend::AdminBackend;
 use crate::web::csrf::AuthedForm;
 use crate::web::form::{self, FieldErrors};
 use crate::web::layout::{
-    csrf_field, error_page, html_response, notice, notice_text, page, pager, see_other, short_id,
+    age, csrf_field, error_lines, list_page, notice, notice_text, pager, see_other, short_id,
+    table_head,
 };
 use crate::web::model::{GrantQuery, GrantState, GrantView};
 use crate::web::session::AdminSession;
-use crate::web::timefmt::{format_age, format_utc};
+use crate::web::timefmt::format_utc;
 
 /// The grants table; live grants get a Revoke button.
 pub(crate) fn grants_table(session: &AdminSession, grants: &[GrantView], now: u64) -> Markup {
@@ -26,10 +26,7 @@ pub(crate) fn grants_table(session: &AdminSession, grants: &[GrantView], now: u6
             p { "No grant." }
         } @else {
             table.list {
-                thead { tr {
-                    th { "Grant" } th { "Lock" } th { "Guest" } th { "Issued" } th { "Valid until" }
-                    th { "Unlocks" } th { "State" } th {}
-                } }
+                (table_head(&["Grant", "Lock", "Guest", "Issued", "Valid until", "Unlocks", "State", ""]))
                 tbody {
                     @for g in grants {
                         @let live = g.is_live(now);
@@ -37,7 +34,7 @@ pub(crate) fn grants_table(session: &AdminSession, grants: &[GrantView], now: u6
                             td { (short_id(&g.grant_id)) }
                             td { (g.lock_name) }
                             td { a href=(format!("/guests/{}", g.guest_id)) { (g.guest_name) } }
-                            td { span title=(format_utc(g.issued_at_s * 1000)) { (format_age(g.issued_at_s * 1000, now)) } }
+                            td { (age(g.issued_at_s * 1000, now)) }
                             td { (format_utc(g.not_after_s * 1000)) }
                             td {
                                 (g.unlocks)
@@ -136,7 +133,7 @@ pub(crate) async fn list<B: AdminBackend>(
             input #guest type="text" name="guest" value=(guest_text) size="34" maxlength="32";
             button type="submit" { "Filter" }
         }
-        @for (field, message) in errors.iter() { p.error role="alert" { (field) ": " (message) } }
+        (error_lines(&errors, &[]))
         @if let Some(grants) = &grants {
             (grants_table(&session, &grants.items, now))
             (pager(page_no, app.config.page_size, grants.total, |p| link("/grants", &[
@@ -145,15 +142,7 @@ pub(crate) async fn list<B: AdminBackend>(
             ])))
         }
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    Ok(html_response(
-        status,
-        page(&session, "/grants", "Grants", body),
-    ))
+    Ok(list_page(&session, "/grants", "Grants", &errors, body))
 }
 
 /// `POST /grants/{id}/revoke`.
@@ -163,12 +152,7 @@ pub(crate) async fn revoke<B: AdminBackend>(
     form: AuthedForm,
 ) -> Result<Response, Response> {
     let session = form.session;
-    let grant_id: GrantId = id.parse().map_err(|_| {
-        error_page(
-            StatusCode::NOT_FOUND,
-            "There is no grant with that id (grant ids are 32 lowercase hex digits).",
-        )
-    })?;
+    let grant_id: GrantId = id_or_404(&id, "grant")?;
     backend(app.backend.revoke_grant(&session.user, grant_id).await)?;
     tracing::info!(user = %session.user, grant = %grant_id, "admin web: grant revoked");
     Ok(see_other(&link(

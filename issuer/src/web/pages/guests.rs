@@ -12,13 +12,14 @@ use axum::response::Response;
 use latchkey::{GuestId, LockId};
 use maud::{Markup, html};
 
-use super::{backend, link, query};
+use super::{backend, id_or_404, link, query};
 use crate::web::app::{AppState, backend_error_page};
 use crate::web::backend::{AdminBackend, BackendError};
 use crate::web::csrf::AuthedForm;
 use crate::web::form::{self, FieldErrors, Fields};
 use crate::web::layout::{
-    csrf_field, error_page, html_response, notice, notice_text, page, pager, see_other, short_id,
+    age, csrf_field, error_lines, error_page, field_error, html_response, list_page, notice,
+    notice_text, page, pager, see_other, short_id, table_head,
 };
 use crate::web::model::{
     AccessSpec, EnrollGuest, Enrollment, GrantQuery, GrantState, GuestQuery, GuestView, LockView,
@@ -26,7 +27,7 @@ use crate::web::model::{
 };
 use crate::web::qr::qr_svg;
 use crate::web::session::AdminSession;
-use crate::web::timefmt::{format_age, format_input, format_utc};
+use crate::web::timefmt::{format_input, format_utc};
 
 /// Longest guest name, characters.
 const MAX_NAME_CHARS: usize = 80;
@@ -36,12 +37,7 @@ const MAX_SCHEDULE_CHARS: usize = 200;
 const MAX_UNLOCKS: u64 = 1_000_000;
 
 fn guest_id_or_404(text: &str) -> Result<GuestId, Response> {
-    text.parse().map_err(|_| {
-        error_page(
-            StatusCode::NOT_FOUND,
-            "There is no guest with that id (guest ids are 32 lowercase hex digits).",
-        )
-    })
+    id_or_404(text, "guest")
 }
 
 // ---- list -------------------------------------------------------------------------------
@@ -86,18 +82,13 @@ pub(crate) async fn list<B: AdminBackend>(
             }
             a.button href="/guests/new" { "Enroll a guest" }
         }
-        @for (field, message) in errors.iter().filter(|(f, _)| *f != "q") {
-            p.error { (field) ": " (message) }
-        }
+        (error_lines(&errors, &["q"]))
         @if let Some(guests) = &guests {
             @if guests.items.is_empty() {
                 p { "No guest matches." }
             } @else {
                 table.list {
-                    thead { tr {
-                        th { "Name" } th { "Guest id" } th { "Roles" } th { "Locks" }
-                        th { "State" } th { "Last used" }
-                    } }
+                    (table_head(&["Name", "Guest id", "Roles", "Locks", "State", "Last used"]))
                     tbody {
                         @for g in &guests.items {
                             tr {
@@ -115,15 +106,7 @@ pub(crate) async fn list<B: AdminBackend>(
             (pager(page_no, app.config.page_size, guests.total, |p| link("/guests", &[("q", q.clone()), ("page", p.to_string())])))
         }
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    Ok(html_response(
-        status,
-        page(&session, "/guests", "Guests", body),
-    ))
+    Ok(list_page(&session, "/guests", "Guests", &errors, body))
 }
 
 fn roles(g: &GuestView) -> String {
@@ -145,16 +128,8 @@ fn guest_state(g: &GuestView) -> Markup {
 fn last_used(g: &GuestView, now: u64) -> Markup {
     html! {
         @match g.last_used_ms {
-            Some(ms) => span title=(format_utc(ms)) { (format_age(ms, now)) },
+            Some(ms) => (age(ms, now)),
             None => "never",
-        }
-    }
-}
-
-fn field_error(errors: &FieldErrors, field: &str) -> Markup {
-    html! {
-        @if let Some(message) = errors.get(field) {
-            span.field-error role="alert" { (message) }
         }
     }
 }
@@ -488,7 +463,7 @@ async fn guest_page<B: AdminBackend>(
             p { "No access at any lock." }
         } @else {
             table.list {
-                thead { tr { th { "Lock" } th { "Role" } th { "Validity" } th { "Schedule" } th { "Most unlocks" } th {} } }
+                (table_head(&["Lock", "Role", "Validity", "Schedule", "Most unlocks", ""]))
                 tbody {
                     @for a in &guest.access {
                         tr {

@@ -9,9 +9,9 @@ use super::backend;
 use crate::web::app::AppState;
 use crate::web::backend::AdminBackend;
 use crate::web::health::lock_health;
-use crate::web::layout::{html_response, page};
+use crate::web::layout::{age, html_response, page, table_head};
 use crate::web::session::AdminSession;
-use crate::web::timefmt::{format_age, format_utc};
+use crate::web::timefmt::format_age;
 
 pub(crate) async fn list<B: AdminBackend>(
     State(app): State<AppState<B>>,
@@ -25,10 +25,7 @@ pub(crate) async fn list<B: AdminBackend>(
             p { "No lock is registered yet. Register one with " code { "latchkey-issuer add-lock" } "." }
         } @else {
             table.list {
-                thead { tr {
-                    th { "Name" } th { "Lock id" } th { "Time zone" } th { "Last seen" }
-                    th { "Health" } th { "Status" } th {}
-                } }
+                (table_head(&["Name", "Lock id", "Time zone", "Last seen", "Health", "Status", ""]))
                 tbody {
                     @for lock in &locks {
                         @let health = lock_health(lock, now, offline_ms);
@@ -39,7 +36,7 @@ pub(crate) async fn list<B: AdminBackend>(
                             td { (lock.timezone) }
                             td {
                                 @match lock.last_seen_ms {
-                                    Some(ms) => span title=(format_utc(ms)) { (format_age(ms, now)) },
+                                    Some(ms) => (age(ms, now)),
                                     None => "never",
                                 }
                             }
