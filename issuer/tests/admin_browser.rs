@@ -158,6 +158,29 @@ async fn h1(client: &Client) -> Result<String, Box<dyn std::error::Error>> {
     Ok(wait_for(client, "main h1").await?.text().await?)
 }
 
+/// Decodes the one QR code in a PNG image.
+fn read_qr(png_bytes: &[u8]) -> Result<String, Box<dyn std::error::Error>> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info()?;
+    let mut pixels = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
+    let info = reader.next_frame(&mut pixels)?;
+    let channels = info.color_type.samples();
+    let (width, height) = (info.width as usize, info.height as usize);
+    // rqrr's finder-pattern search wants more than the ~5 pixels per module a 320 px code
+    // has at this size: look at it 3× closer, as a phone camera would.
+    const ZOOM: usize = 3;
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width * ZOOM, height * ZOOM, |x, y| {
+            // The first channel (grey or red) is enough: the code is black on white.
+            pixels[(y / ZOOM) * info.line_size + (x / ZOOM) * channels]
+        });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    let (_, text) = grids[0].decode()?;
+    Ok(text)
+}
+
 async fn screenshot(client: &Client, out_dir: &Path, name: &str) -> TestResult {
     let png = client.screenshot().await?;
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
@@ -345,6 +368,10 @@ async fn walk(
         "{bundle}"
     );
     screenshot(client, out_dir, "enrolled.png").await?;
+    // The QR code as the browser drew it reads back as the bundle's text.
+    let qr_png = qr.screenshot().await?;
+    std::fs::write(out_dir.join("qr.png"), &qr_png)?;
+    assert_eq!(read_qr(&qr_png)?, bundle, "the QR code holds the bundle");
 
     // The guest asks for a grant (the fake stands in for the daemon), and the operator sees it.
     let grant = backend.issue_grant(guest.guest_id, front, 3600)?;

@@ -1,7 +1,7 @@
 //! The admin web's only way to the issuer: every page reads through [`AdminBackend`] and
 //! every action goes through it, with the acting operator's name for the audit trail. The
 //! daemon implements it over its registry (and routes revocations through its loop, so
-//! they are published); tests use [`FakeBackend`](super::testing::FakeBackend).
+//! they are published); tests use `testing::FakeBackend`.
 
 use std::future::Future;
 

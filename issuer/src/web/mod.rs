@@ -9,7 +9,7 @@
 //!
 //! The web layer holds no state of its own: it reads and acts through an
 //! [`AdminBackend`], which the daemon implements over its registry. Tests use
-//! [`testing::FakeBackend`] (feature `web-fake`).
+//! `testing::FakeBackend` (feature `web-fake`).
 //!
 //! Security model (see `docs/admin-web.md`):
 //! - listens on `127.0.0.1:8080` by default; a non-loopback address needs
