@@ -34,6 +34,7 @@ mod serde_ids;
 pub mod state;
 pub mod status;
 pub mod time;
+pub mod web;
 
 pub use commands::{
     AddLockOptions, AddedLock, EnrollGuestOptions, KeygenOptions, KeygenOutput, add_lock,
