@@ -335,7 +335,10 @@ mod tests {
         let id = |kind, at, lock, guest, trigger| alert_id(kind, at, lock, guest, trigger);
         let base = id(AlertKind::FailureBurst, 5, lock, guest, "lock");
         assert_eq!(base.len(), 32);
-        assert!(base.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            base.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_eq!(base, id(AlertKind::FailureBurst, 5, lock, guest, "lock"));
         assert_ne!(base, id(AlertKind::Lockout, 5, lock, guest, "lock"));
         assert_ne!(base, id(AlertKind::FailureBurst, 6, lock, guest, "lock"));
@@ -353,6 +356,61 @@ mod tests {
             let text = serde_json::to_string(&alert).unwrap();
             assert!(!text.contains("null"), "{text}");
         }
+    }
+
+    /// Every kind of alert the engine raises on the synthetic workload validates against
+    /// the published schema, and the schema refuses what the contract does not allow.
+    #[test]
+    fn alerts_of_every_kind_validate_against_docs_alerts_schema_json() {
+        use crate::anomaly::workload::{WorkloadConfig, generate};
+        use crate::anomaly::{AnomalyConfig, AnomalyEngine};
+
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/alerts.schema.json")).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let workload = generate(&WorkloadConfig {
+            weeks: 4,
+            ..WorkloadConfig::default()
+        })
+        .unwrap();
+        // The no-coordinates check on, so that method appears too.
+        let mut config = AnomalyConfig::default();
+        config.impossible_travel.min_interval_without_coordinates_s = Some(600);
+        let mut engine = AnomalyEngine::new(config).unwrap();
+        let mut first = std::collections::BTreeMap::new();
+        for r in &workload.records {
+            for alert in engine.observe(&r.record, &workload.directory) {
+                let value = serde_json::to_value(&alert).unwrap();
+                let errors: Vec<String> = validator
+                    .iter_errors(&value)
+                    .map(|e| e.to_string())
+                    .collect();
+                assert!(errors.is_empty(), "{value}: {errors:?}");
+                first.entry(alert.kind).or_insert(value);
+            }
+        }
+        assert_eq!(first.len(), AlertKind::ALL.len(), "{:?}", first.keys());
+
+        let good = first[&AlertKind::UnusualHour].clone();
+        assert!(validator.is_valid(&good));
+        let mut bad = good.clone();
+        bad["kind"] = json!("UnusualHour");
+        assert!(!validator.is_valid(&bad));
+        let mut bad = good.clone();
+        bad["lock_id"] = json!("AB".repeat(16));
+        assert!(!validator.is_valid(&bad));
+        let mut bad = good.clone();
+        bad["extra"] = json!(1);
+        assert!(!validator.is_valid(&bad));
+        let mut bad = good.clone();
+        bad["severity"] = json!("critical");
+        assert!(!validator.is_valid(&bad));
+        let mut bad = good.clone();
+        bad["detail"].as_object_mut().unwrap().remove("probability");
+        assert!(!validator.is_valid(&bad));
+        let mut bad = good;
+        bad.as_object_mut().unwrap().remove("guest_id");
+        assert!(!validator.is_valid(&bad));
     }
 
     #[test]

@@ -160,7 +160,11 @@ mod tests {
                 AuditRecord::new(T0 + u64::from(i) * 7_000, RecordKind::Rejection)
                     .with_lock(LockId(id16(i % 3)))
                     .with_guest(GuestId(id16(i % 5)))
-                    .with_reason(if i % 2 == 0 { "bad_response_mac" } else { "session_revoked" })
+                    .with_reason(if i % 2 == 0 {
+                        "bad_response_mac"
+                    } else {
+                        "session_revoked"
+                    })
             })
             .collect();
         let run = || {

@@ -195,7 +195,13 @@ struct WindowRule {
 impl FailureWindow {
     /// Counts `weight` failures of reason index `reason` at `at_ms`; returns a report when
     /// an alert is due.
-    fn add(&mut self, at_ms: u64, weight: u32, reason: u16, rule: WindowRule) -> Option<BurstReport> {
+    fn add(
+        &mut self,
+        at_ms: u64,
+        weight: u32,
+        reason: u16,
+        rule: WindowRule,
+    ) -> Option<BurstReport> {
         // A record a little out of order is counted at the newest time seen, so the window
         // never runs backwards.
         let now = at_ms.max(self.newest_ms);
@@ -243,7 +249,9 @@ impl FailureWindow {
                     reasons,
                 })
             }
-            Some(burst) if reached && now.saturating_sub(burst.last_alert_at_ms) >= rule.realert_ms => {
+            Some(burst)
+                if reached && now.saturating_sub(burst.last_alert_at_ms) >= rule.realert_ms =>
+            {
                 burst.last_alert_at_ms = now;
                 Some(BurstReport {
                     in_window: self.total,
@@ -287,7 +295,11 @@ impl FailureBurstDetector {
 
     /// The index of `reason` in `failure_reasons`, if it counts as a failure.
     fn failure_index(&self, reason: &str) -> Option<u16> {
-        let i = self.config.failure_reasons.iter().position(|r| r == reason)?;
+        let i = self
+            .config
+            .failure_reasons
+            .iter()
+            .position(|r| r == reason)?;
         u16::try_from(i).ok()
     }
 
@@ -491,7 +503,10 @@ mod tests {
         }
         // Exactly one window after the last failure the window is empty: burst over.
         for i in 0..3 {
-            d.observe(&rejection(T0 + 62_000 + i * 1_000, "bad_response_mac"), &mut out);
+            d.observe(
+                &rejection(T0 + 62_000 + i * 1_000, "bad_response_mac"),
+                &mut out,
+            );
         }
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].detail["continued"], false);
@@ -520,7 +535,10 @@ mod tests {
         for i in 0..10 {
             d.observe(&rejection(T0 + i, "no_pending_auth"), &mut out);
             d.observe(&rejection(T0 + i, "outside_schedule"), &mut out);
-            d.observe(&AuditRecord::new(T0 + i, RecordKind::Unlock).with_lock(LOCK), &mut out);
+            d.observe(
+                &AuditRecord::new(T0 + i, RecordKind::Unlock).with_lock(LOCK),
+                &mut out,
+            );
         }
         assert!(out.is_empty());
         assert_eq!(d.tracked(), (0, 0));

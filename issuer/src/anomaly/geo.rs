@@ -61,7 +61,8 @@ impl Coordinates {
         let (phi1, phi2) = (self.latitude.to_radians(), other.latitude.to_radians());
         let d_phi = phi2 - phi1;
         let d_lambda = (other.longitude - self.longitude).to_radians();
-        let h = (d_phi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (d_lambda / 2.0).sin().powi(2);
+        let h =
+            (d_phi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (d_lambda / 2.0).sin().powi(2);
         // Rounding can push h a hair past 1 for antipodal points; asin would give NaN.
         2.0 * EARTH_RADIUS_M * h.clamp(0.0, 1.0).sqrt().asin()
     }

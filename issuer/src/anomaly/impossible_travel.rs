@@ -296,10 +296,19 @@ mod tests {
     fn directory() -> LockDirectory {
         let mut dir = LockDirectory::new();
         let at = |lat, lon| Some(Coordinates::new(lat, lon).unwrap());
-        dir.insert(BERLIN_A, LockInfo::named("Europe/Berlin", at(52.5200, 13.4050)).unwrap());
+        dir.insert(
+            BERLIN_A,
+            LockInfo::named("Europe/Berlin", at(52.5200, 13.4050)).unwrap(),
+        );
         // About 5.6 km east of BERLIN_A.
-        dir.insert(BERLIN_B, LockInfo::named("Europe/Berlin", at(52.5200, 13.4880)).unwrap());
-        dir.insert(LISBON, LockInfo::named("Europe/Lisbon", at(38.7223, -9.1393)).unwrap());
+        dir.insert(
+            BERLIN_B,
+            LockInfo::named("Europe/Berlin", at(52.5200, 13.4880)).unwrap(),
+        );
+        dir.insert(
+            LISBON,
+            LockInfo::named("Europe/Lisbon", at(38.7223, -9.1393)).unwrap(),
+        );
         dir.insert(NOWHERE_1, LockInfo::named("Europe/Berlin", None).unwrap());
         dir.insert(NOWHERE_2, LockInfo::named("Europe/Berlin", None).unwrap());
         dir
@@ -323,7 +332,10 @@ mod tests {
     #[test]
     fn berlin_then_lisbon_within_an_hour_is_impossible() {
         let mut d = ImpossibleTravelDetector::new(ImpossibleTravelConfig::default(), 10);
-        let out = run(&mut d, &[unlock(T0, BERLIN_A), unlock(T0 + 60 * MIN, LISBON)]);
+        let out = run(
+            &mut d,
+            &[unlock(T0, BERLIN_A), unlock(T0 + 60 * MIN, LISBON)],
+        );
         assert_eq!(out.len(), 1);
         let a = &out[0];
         assert_eq!(a.kind, AlertKind::ImpossibleTravel);
@@ -340,7 +352,10 @@ mod tests {
     fn a_plausible_trip_between_nearby_locks_is_not_alerted() {
         let mut d = ImpossibleTravelDetector::new(ImpossibleTravelConfig::default(), 10);
         // 5.6 km in 10 minutes: 9 m/s.
-        let out = run(&mut d, &[unlock(T0, BERLIN_A), unlock(T0 + 10 * MIN, BERLIN_B)]);
+        let out = run(
+            &mut d,
+            &[unlock(T0, BERLIN_A), unlock(T0 + 10 * MIN, BERLIN_B)],
+        );
         assert!(out.is_empty(), "{out:?}");
     }
 
@@ -380,7 +395,10 @@ mod tests {
     #[test]
     fn without_coordinates_the_check_is_disabled_by_default() {
         let mut d = ImpossibleTravelDetector::new(ImpossibleTravelConfig::default(), 10);
-        let out = run(&mut d, &[unlock(T0, NOWHERE_1), unlock(T0 + 1_000, NOWHERE_2)]);
+        let out = run(
+            &mut d,
+            &[unlock(T0, NOWHERE_1), unlock(T0 + 1_000, NOWHERE_2)],
+        );
         assert!(out.is_empty());
         let mut d = ImpossibleTravelDetector::new(ImpossibleTravelConfig::default(), 10);
         let out = run(&mut d, &[unlock(T0, NOWHERE_1), unlock(T0 + 1_000, LISBON)]);
@@ -394,12 +412,18 @@ mod tests {
             ..ImpossibleTravelConfig::default()
         };
         let mut d = ImpossibleTravelDetector::new(config.clone(), 10);
-        let out = run(&mut d, &[unlock(T0, NOWHERE_1), unlock(T0 + 30_000, NOWHERE_2)]);
+        let out = run(
+            &mut d,
+            &[unlock(T0, NOWHERE_1), unlock(T0 + 30_000, NOWHERE_2)],
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].detail["method"], "min_interval");
         assert_eq!(out[0].score, 4.0);
         let mut d = ImpossibleTravelDetector::new(config, 10);
-        let out = run(&mut d, &[unlock(T0, NOWHERE_1), unlock(T0 + 120_000, NOWHERE_2)]);
+        let out = run(
+            &mut d,
+            &[unlock(T0, NOWHERE_1), unlock(T0 + 120_000, NOWHERE_2)],
+        );
         assert!(out.is_empty());
     }
 

@@ -223,7 +223,10 @@ mod tests {
         let info = dir.get(&LockId([7; 16]));
         assert_eq!(info.time_zone_name(), "UTC");
         assert_eq!(info.coordinates(), None);
-        assert_eq!(info.local_time(5 * HOUR_MS + 7 * 60_000).to_string(), "05:07");
+        assert_eq!(
+            info.local_time(5 * HOUR_MS + 7 * 60_000).to_string(),
+            "05:07"
+        );
     }
 
     #[test]

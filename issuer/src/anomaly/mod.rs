@@ -33,6 +33,7 @@ pub mod alert;
 mod bounded;
 pub mod config;
 pub mod engine;
+pub mod evaluation;
 pub mod failure_burst;
 pub mod geo;
 pub mod impossible_travel;
@@ -40,6 +41,7 @@ pub mod locks;
 pub mod record;
 pub mod revoked_guest;
 pub mod unusual_hour;
+pub mod workload;
 
 pub use alert::{Alert, AlertKind, Detector, Severity};
 pub use config::{AnomalyConfig, AnomalyConfigError, MemoryLimits};

@@ -260,7 +260,10 @@ mod tests {
         let mut d = RevokedGuestDetector::new(RevokedGuestConfig::default(), 10);
         let mut out = Vec::new();
         d.observe(&beacon(T0).with_reason("bad_response_mac"), &mut out);
-        d.observe(&AuditRecord::new(T0, RecordKind::Unlock).with_guest(GUEST), &mut out);
+        d.observe(
+            &AuditRecord::new(T0, RecordKind::Unlock).with_guest(GUEST),
+            &mut out,
+        );
         assert!(out.is_empty());
         assert_eq!(d.tracked(), 0);
     }

@@ -36,16 +36,20 @@ pub struct UnusualHourConfig {
     /// Whether the detector runs. Default true.
     pub enabled: bool,
     /// Decayed number of prior unlocks of the guest at the lock before any alert (a guest
-    /// with less history has no habits to break). Default 10; 1..=10 000.
+    /// with less history has no habits to break). Default 20; 1..=10 000.
     pub min_history: f64,
     /// Half-life of an unlock's weight, seconds. Default 30 days; 1 hour..=10 years.
     pub half_life_s: u64,
-    /// Laplace pseudo-count α added to each hour. Default 0.1; > 0 and ≤ 100.
+    /// Laplace pseudo-count α added to each hour. Default 0.05; > 0 and ≤ 100.
     pub smoothing: f64,
+    /// β: pseudo-unlocks spread like everyone's unlocks (all guests, all locks, by local
+    /// hour), so an hour when people unlock (Saturday noon) is less surprising than one
+    /// when nobody does (03:00). 0 gives plain Laplace smoothing. Default 32; 0..=1000.
+    pub population_weight: f64,
     /// `k`: hours on each side of the unlock's hour that count as "the same time" (an
     /// 07:55 habit covers 08:05). Default 1; 0..=11.
     pub neighbour_hours: u8,
-    /// Alert when the window's smoothed probability is below this. Default 0.02; in (0, 1).
+    /// Alert when the window's smoothed probability is below this. Default 0.01; in (0, 1).
     pub max_probability: f64,
 }
 
@@ -53,11 +57,12 @@ impl Default for UnusualHourConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            min_history: 10.0,
+            min_history: 20.0,
             half_life_s: 30 * 86_400,
-            smoothing: 0.1,
+            smoothing: 0.05,
+            population_weight: 32.0,
             neighbour_hours: 1,
-            max_probability: 0.02,
+            max_probability: 0.01,
         }
     }
 }
@@ -86,6 +91,14 @@ impl UnusualHourConfig {
             true,
             100.0,
             "> 0 and <= 100",
+        )?;
+        check_f64(
+            "unusual_hour.population_weight",
+            self.population_weight,
+            0.0,
+            false,
+            1_000.0,
+            "0..=1000",
         )?;
         check_u64(
             "unusual_hour.neighbour_hours",
@@ -142,15 +155,13 @@ impl HourHistogram {
         self.weights.iter().sum()
     }
 
-    /// Smoothed probability of the hours `hour − k ..= hour + k`.
-    fn window_probability(&self, hour: u8, k: u8, alpha: f64) -> f64 {
+    /// The weight of the hours `hour − k ..= hour + k` (wrapping at midnight).
+    fn window(&self, hour: u8, k: u8) -> f64 {
         // k ≥ 12 would count an hour twice; validation keeps it ≤ 11, this keeps it sane.
         let k = i32::from(k.min(11));
-        let in_window: f64 = (-k..=k)
+        (-k..=k)
             .map(|d| self.weights[(i32::from(hour) + d).rem_euclid(24) as usize])
-            .sum();
-        let width = f64::from(2 * k + 1);
-        (in_window + width * alpha) / (self.mass() + 24.0 * alpha)
+            .sum()
     }
 
     /// The hours holding at least a tenth of the weight, most used first: the guest's
@@ -171,6 +182,8 @@ impl HourHistogram {
 pub struct UnusualHourDetector {
     config: UnusualHourConfig,
     pairs: LruMap<(GuestId, LockId), HourHistogram>,
+    /// Every guest's unlocks at every lock, by local hour: the prior.
+    population: HourHistogram,
 }
 
 impl UnusualHourDetector {
@@ -179,7 +192,30 @@ impl UnusualHourDetector {
         Self {
             config,
             pairs: LruMap::new(max_pairs),
+            population: HourHistogram::new(0),
         }
+    }
+
+    /// The smoothed probability that this guest unlocks at this lock within `k` hours of
+    /// `hour`, and the population's share of that window (itself smoothed by one
+    /// pseudo-unlock per hour):
+    ///
+    /// ```text
+    /// q = (population window + (2k+1)) / (population mass + 24)
+    /// p = (guest window + (2k+1)·α + β·q) / (guest mass + 24·α + β)
+    /// ```
+    fn probability(
+        c: &UnusualHourConfig,
+        population: &HourHistogram,
+        histogram: &HourHistogram,
+        hour: u8,
+    ) -> (f64, f64) {
+        let k = c.neighbour_hours.min(11);
+        let width = f64::from(2 * k + 1);
+        let q = (population.window(hour, k) + width) / (population.mass() + 24.0);
+        let p = (histogram.window(hour, k) + width * c.smoothing + c.population_weight * q)
+            / (histogram.mass() + 24.0 * c.smoothing + c.population_weight);
+        (p, q)
     }
 
     /// Scores one record; pushes an alert if it is an unlock at an unusual hour.
@@ -194,17 +230,15 @@ impl UnusualHourDetector {
         let t = record.event_time_ms();
         let local = info.local_time(t);
         let half_life_ms = self.config.half_life_s as f64 * 1000.0;
+        self.population.decay_to(t, half_life_ms);
         let histogram = self
             .pairs
             .touch_or_insert_with((guest, lock), || HourHistogram::new(t));
         histogram.decay_to(t, half_life_ms);
         let history = histogram.mass();
         if history >= self.config.min_history {
-            let p = histogram.window_probability(
-                local.hour,
-                self.config.neighbour_hours,
-                self.config.smoothing,
-            );
+            let (p, population_share) =
+                Self::probability(&self.config, &self.population, histogram, local.hour);
             if p < self.config.max_probability {
                 out.push(Alert::new(
                     AlertKind::UnusualHour,
@@ -220,6 +254,7 @@ impl UnusualHourDetector {
                         "time_zone": info.time_zone_name(),
                         "probability": p,
                         "max_probability": self.config.max_probability,
+                        "population_share": population_share,
                         "history": history,
                         "unlocks_seen": histogram.unlocks,
                         "usual_hours": histogram.usual_hours(),
@@ -228,8 +263,11 @@ impl UnusualHourDetector {
                 ));
             }
         }
-        histogram.weights[usize::from(local.hour)] += 1.0;
+        let hour = usize::from(local.hour);
+        histogram.weights[hour] += 1.0;
         histogram.unlocks = histogram.unlocks.saturating_add(1);
+        self.population.weights[hour] += 1.0;
+        self.population.unlocks = self.population.unlocks.saturating_add(1);
     }
 
     /// How many guest × lock histograms are held.
@@ -261,6 +299,16 @@ mod tests {
             .with_guest(GUEST)
     }
 
+    /// The defaults without the population prior and with a shorter history, so one
+    /// guest's habits alone decide (p = (window + 3α) / (W + 24α)).
+    fn laplace_only() -> UnusualHourConfig {
+        UnusualHourConfig {
+            population_weight: 0.0,
+            min_history: 10.0,
+            ..UnusualHourConfig::default()
+        }
+    }
+
     fn utc_directory() -> LockDirectory {
         let mut dir = LockDirectory::new();
         dir.insert(LOCK, LockInfo::named("UTC", None).unwrap());
@@ -279,7 +327,7 @@ mod tests {
     #[test]
     fn no_alert_before_min_history_however_odd_the_hour() {
         let locks = utc_directory();
-        let mut d = UnusualHourDetector::new(UnusualHourConfig::default(), 10);
+        let mut d = UnusualHourDetector::new(laplace_only(), 10);
         learn_mornings(&mut d, &locks, 9);
         let mut out = Vec::new();
         // Ninth prior unlock: history 9 (< 10) even before decay.
@@ -290,10 +338,14 @@ mod tests {
     #[test]
     fn a_3am_unlock_of_a_morning_person_is_alerted_with_minus_log_p() {
         let locks = utc_directory();
-        let mut d = UnusualHourDetector::new(UnusualHourConfig::default(), 10);
+        let mut d = UnusualHourDetector::new(laplace_only(), 10);
         learn_mornings(&mut d, &locks, 30);
         let mut out = Vec::new();
-        d.observe(&unlock(T0 + 30 * DAY_MS + 3 * HOUR_MS + 12 * 60_000), &locks, &mut out);
+        d.observe(
+            &unlock(T0 + 30 * DAY_MS + 3 * HOUR_MS + 12 * 60_000),
+            &locks,
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         let alert = &out[0];
         assert_eq!(alert.kind, AlertKind::UnusualHour);
@@ -309,11 +361,15 @@ mod tests {
     #[test]
     fn a_neighbouring_hour_of_the_habit_is_not_alerted() {
         let locks = utc_directory();
-        let mut d = UnusualHourDetector::new(UnusualHourConfig::default(), 10);
+        let mut d = UnusualHourDetector::new(laplace_only(), 10);
         learn_mornings(&mut d, &locks, 20);
         let mut out = Vec::new();
         // 09:59 is hour 9, next to 8.
-        d.observe(&unlock(T0 + 20 * DAY_MS + 9 * HOUR_MS + 59 * 60_000), &locks, &mut out);
+        d.observe(
+            &unlock(T0 + 20 * DAY_MS + 9 * HOUR_MS + 59 * 60_000),
+            &locks,
+            &mut out,
+        );
         // 07:00 is hour 7, next to 8 on the other side.
         d.observe(&unlock(T0 + 21 * DAY_MS + 7 * HOUR_MS), &locks, &mut out);
         assert!(out.is_empty(), "{out:?}");
@@ -325,11 +381,15 @@ mod tests {
     #[test]
     fn the_hour_window_wraps_at_midnight() {
         let locks = utc_directory();
-        let mut d = UnusualHourDetector::new(UnusualHourConfig::default(), 10);
+        let mut d = UnusualHourDetector::new(laplace_only(), 10);
         let mut out = Vec::new();
         // A night-shift habit at 23:30.
         for day in 0..20 {
-            d.observe(&unlock(T0 + day * DAY_MS + 23 * HOUR_MS + 30 * 60_000), &locks, &mut out);
+            d.observe(
+                &unlock(T0 + day * DAY_MS + 23 * HOUR_MS + 30 * 60_000),
+                &locks,
+                &mut out,
+            );
         }
         // 00:10 is hour 0, the neighbour of 23 across midnight.
         d.observe(&unlock(T0 + 21 * DAY_MS + 10 * 60_000), &locks, &mut out);
@@ -341,17 +401,28 @@ mod tests {
         // Europe/Berlin: 08:00 local is 07:00 UTC in winter and 06:00 UTC in summer.
         let mut locks = LockDirectory::new();
         locks.insert(LOCK, LockInfo::named("Europe/Berlin", None).unwrap());
-        let mut d = UnusualHourDetector::new(UnusualHourConfig::default(), 10);
+        let mut d = UnusualHourDetector::new(laplace_only(), 10);
         let mut out = Vec::new();
         // 2025-03-10 .. 2025-03-29 (CET), then 2025-03-31 .. (CEST), all at 08:00 local.
         let march_10 = 1_741_564_800_000; // 2025-03-10 00:00 UTC
         for day in 0..20 {
-            d.observe(&unlock(march_10 + day * DAY_MS + 7 * HOUR_MS), &locks, &mut out);
+            d.observe(
+                &unlock(march_10 + day * DAY_MS + 7 * HOUR_MS),
+                &locks,
+                &mut out,
+            );
         }
         for day in 21..28 {
-            d.observe(&unlock(march_10 + day * DAY_MS + 6 * HOUR_MS), &locks, &mut out);
+            d.observe(
+                &unlock(march_10 + day * DAY_MS + 6 * HOUR_MS),
+                &locks,
+                &mut out,
+            );
         }
-        assert!(out.is_empty(), "the same local hour after DST raised {out:?}");
+        assert!(
+            out.is_empty(),
+            "the same local hour after DST raised {out:?}"
+        );
     }
 
     #[test]
@@ -359,7 +430,7 @@ mod tests {
         let locks = utc_directory();
         let config = UnusualHourConfig {
             half_life_s: 7 * 86_400,
-            ..UnusualHourConfig::default()
+            ..laplace_only()
         };
         let mut d = UnusualHourDetector::new(config, 10);
         learn_mornings(&mut d, &locks, 20);
@@ -383,7 +454,7 @@ mod tests {
     #[test]
     fn a_repeated_new_hour_is_learned_and_stops_alerting() {
         let locks = utc_directory();
-        let mut d = UnusualHourDetector::new(UnusualHourConfig::default(), 10);
+        let mut d = UnusualHourDetector::new(laplace_only(), 10);
         learn_mornings(&mut d, &locks, 20);
         let mut alerts = 0;
         for day in 20..30 {
@@ -397,7 +468,7 @@ mod tests {
     #[test]
     fn evicting_a_pair_forgets_its_history_without_alerting() {
         let locks = utc_directory();
-        let mut d = UnusualHourDetector::new(UnusualHourConfig::default(), 1);
+        let mut d = UnusualHourDetector::new(laplace_only(), 1);
         learn_mornings(&mut d, &locks, 20);
         let other = AuditRecord::new(T0 + 20 * DAY_MS, RecordKind::Unlock)
             .with_lock(LOCK)
@@ -410,16 +481,52 @@ mod tests {
     }
 
     #[test]
-    fn records_other_than_unlocks_or_without_ids_are_ignored() {
+    fn the_population_prior_spares_hours_when_others_unlock_but_not_3am() {
         let locks = utc_directory();
-        let mut d = UnusualHourDetector::new(UnusualHourConfig::default(), 10);
+        let mut d = UnusualHourDetector::new(UnusualHourConfig::default(), 100);
         let mut out = Vec::new();
+        for day in 0..40 {
+            // Ten neighbours come home at noon; our guest at 08:00.
+            for n in 0..10u8 {
+                let other = AuditRecord::new(T0 + day * DAY_MS + 12 * HOUR_MS, RecordKind::Unlock)
+                    .with_lock(LockId([n + 100; 16]))
+                    .with_guest(GuestId([n + 100; 16]));
+                d.observe(&other, &locks, &mut out);
+            }
+            d.observe(&unlock(T0 + day * DAY_MS + 8 * HOUR_MS), &locks, &mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+        // Noon is new for this guest but common in the building: no alert.
         d.observe(
-            &AuditRecord::new(T0, RecordKind::GrantIssued).with_lock(LOCK).with_guest(GUEST),
+            &unlock(T0 + 40 * DAY_MS + 12 * HOUR_MS + 30 * 60_000),
             &locks,
             &mut out,
         );
-        d.observe(&AuditRecord::new(T0, RecordKind::Unlock).with_lock(LOCK), &locks, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // Nobody unlocks at 03:00.
+        d.observe(&unlock(T0 + 41 * DAY_MS + 3 * HOUR_MS), &locks, &mut out);
+        assert_eq!(out.len(), 1);
+        let share = out[0].detail["population_share"].as_f64().unwrap();
+        assert!(share < 0.02, "{share}");
+    }
+
+    #[test]
+    fn records_other_than_unlocks_or_without_ids_are_ignored() {
+        let locks = utc_directory();
+        let mut d = UnusualHourDetector::new(laplace_only(), 10);
+        let mut out = Vec::new();
+        d.observe(
+            &AuditRecord::new(T0, RecordKind::GrantIssued)
+                .with_lock(LOCK)
+                .with_guest(GUEST),
+            &locks,
+            &mut out,
+        );
+        d.observe(
+            &AuditRecord::new(T0, RecordKind::Unlock).with_lock(LOCK),
+            &locks,
+            &mut out,
+        );
         assert_eq!(d.tracked_pairs(), 0);
         assert!(out.is_empty());
     }
