@@ -82,6 +82,20 @@ impl AnomalyConfig {
     }
 }
 
+/// `Ok` when `within`, else the error naming `field`, its `value` and what is `expected`.
+fn in_range(
+    within: bool,
+    field: &'static str,
+    value: impl ToString,
+    expected: &'static str,
+) -> Result<(), AnomalyConfigError> {
+    within.then_some(()).ok_or_else(|| AnomalyConfigError {
+        field,
+        value: value.to_string(),
+        expected,
+    })
+}
+
 /// `min..=max` for an integer setting.
 pub(crate) fn check_u64(
     field: &'static str,
@@ -90,15 +104,7 @@ pub(crate) fn check_u64(
     max: u64,
     expected: &'static str,
 ) -> Result<(), AnomalyConfigError> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(AnomalyConfigError {
-            field,
-            value: value.to_string(),
-            expected,
-        })
-    }
+    in_range((min..=max).contains(&value), field, value, expected)
 }
 
 /// `min..=max` (or `min < v` when `min_exclusive`) for a real setting; NaN never passes.
@@ -115,15 +121,7 @@ pub(crate) fn check_f64(
     } else {
         value >= min
     };
-    if above_min && value <= max {
-        Ok(())
-    } else {
-        Err(AnomalyConfigError {
-            field,
-            value: value.to_string(),
-            expected,
-        })
-    }
+    in_range(above_min && value <= max, field, value, expected)
 }
 
 #[cfg(test)]

@@ -22,6 +22,35 @@
 //! and for measuring: [`workload`] (a seeded synthetic month of a building, with injected
 //! anomalies and ground truth) and [`evaluation`] (recall and false-positive rates).
 //!
+//! ```
+//! use latchkey::{GrantId, GuestId, LockId};
+//! use latchkey_issuer::anomaly::{
+//!     AlertKind, AnomalyConfig, AnomalyEngine, AuditRecord, Coordinates, LockDirectory,
+//!     LockInfo, RecordKind,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut engine = AnomalyEngine::new(AnomalyConfig::default())?;
+//! let lock = LockId([1; 16]);
+//! let mut locks = LockDirectory::new();
+//! locks.insert(lock, LockInfo::named("Europe/Berlin", Some(Coordinates::new(52.52, 13.405)?))?);
+//!
+//! // One audit row, mapped: a lock event of kind 5 for a guest's grant.
+//! let record = AuditRecord::new(1_736_150_400_000, RecordKind::from_name("lockout").unwrap())
+//!     .with_lock(lock)
+//!     .with_guest(GuestId([2; 16]))
+//!     .with_grant(GrantId([3; 16]))
+//!     .with_reason("bad_response_mac")
+//!     .with_lock_time(1_736_150_399_250);
+//! let alerts = engine.observe(&record, &locks);
+//! assert_eq!(alerts.len(), 1);
+//! assert_eq!(alerts[0].kind, AlertKind::Lockout);
+//! let json = serde_json::to_string(&alerts[0])?; // for {p}/alerts and the alerts table
+//! assert!(json.starts_with(r#"{"alert_id":""#));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Invariants:
 //! - Memory is bounded: every map of per-guest, per-lock or per-pair state has a cap
 //!   ([`MemoryLimits`]) and evicts its least recently used entry; every window has a fixed

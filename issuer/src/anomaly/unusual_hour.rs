@@ -3,18 +3,26 @@
 //! Method. For each guest × lock pair the detector keeps a histogram of that guest's
 //! unlocks by local hour (the lock's time zone, DST-correct), each unlock weighing 1 and
 //! every weight decaying exponentially with a half-life (default 30 days), so old habits
-//! fade and the history is "about the last two months". When an unlock arrives at local
-//! hour `h`, the histogram first decays to its time; then, if its total weight `W` (the
-//! decayed number of prior unlocks) is at least `min_history`, the Laplace-smoothed
-//! probability of the window `h − k ..= h + k` (wrapping at midnight) is
+//! fade and the history is "about the last two months". It also keeps one population
+//! histogram of everyone's unlocks at every lock, by local hour, decayed alike. When an
+//! unlock arrives at local hour `h`, the histograms first decay to its time; then, if the
+//! pair's total weight `W` (the decayed number of prior unlocks) is at least
+//! `min_history`, the smoothed probability of the window `h − k ..= h + k` (wrapping at
+//! midnight) is
 //!
 //! ```text
-//! p = (Σ_{d=-k..=k} w[(h+d) mod 24] + (2k+1)·α) / (W + 24·α)
+//! n = Σ_{d=-k..=k} w[(h+d) mod 24]                      the guest's window
+//! q = (population window + (2k+1)) / (population total + 24)
+//! p = (n + (2k+1)·α + β·q) / (W + 24·α + β)
 //! ```
 //!
-//! and the unlock is alerted when `p < max_probability`, with score `−ln p`. The unlock is
-//! then added to the histogram (after scoring, so an alert never scores itself; a new habit
-//! is learned and stops alerting after a few occurrences).
+//! Laplace smoothing (α per hour) keeps `p > 0`; the β pseudo-unlocks spread like the
+//! population's make an hour when many people unlock (Saturday noon) far less surprising
+//! than one when nobody does (03:00): with plain Laplace smoothing (β = 0) a month of
+//! history cannot tell the two apart, and the false alerts are five times as many
+//! (`docs/anomaly.md`). The unlock is alerted when `p < max_probability`, with score
+//! `−ln p`. The unlock is then added to both histograms (after scoring, so an alert never
+//! scores itself; a new habit is learned and stops alerting after a few occurrences).
 //!
 //! Only `unlock` records with both a guest and a lock are looked at; the hour is taken
 //! from the lock's own timestamp when the record has one.

@@ -45,6 +45,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
 use super::alert::Detector;
+use super::config::{AnomalyConfigError, check_u64};
 use super::geo::Coordinates;
 use super::locks::{LockDirectory, LockInfo, time_zone_by_name};
 use super::record::{AuditRecord, RecordKind};
@@ -86,57 +87,40 @@ impl Default for WorkloadConfig {
     }
 }
 
-/// A workload config out of range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("workload: {field} = {value} is out of range; expected {expected}")]
-pub struct WorkloadError {
-    /// The field.
-    pub field: &'static str,
-    /// The value given.
-    pub value: String,
-    /// The allowed values.
-    pub expected: &'static str,
-}
-
 impl WorkloadConfig {
-    fn validate(&self) -> Result<(), WorkloadError> {
-        let checks: [(&'static str, u64, u64, u64, &'static str); 6] = [
-            ("weeks", self.weeks.into(), 1, 520, "1..=520"),
-            ("locks", self.locks as u64, 4, 10_000, "4..=10000"),
-            ("guests", self.guests as u64, 10, 100_000, "10..=100000"),
-            (
-                "anomalies_per_detector",
-                self.anomalies_per_detector as u64,
-                0,
-                10_000,
-                "0..=10000",
-            ),
-            (
-                "status_interval_s",
-                self.status_interval_s,
-                60,
-                86_400,
-                "60..=86400",
-            ),
-            (
-                "start_ms",
-                self.start_ms,
-                0,
-                // 2200-01-01: leaves room for the weeks after it within jiff's calendar.
-                7_258_118_400_000,
-                "a Unix ms time before the year 2200",
-            ),
-        ];
-        for (field, value, min, max, expected) in checks {
-            if !(min..=max).contains(&value) {
-                return Err(WorkloadError {
-                    field,
-                    value: value.to_string(),
-                    expected,
-                });
-            }
-        }
-        Ok(())
+    /// Checks every value against its documented range (errors name `workload.<field>`).
+    pub fn validate(&self) -> Result<(), AnomalyConfigError> {
+        check_u64("workload.weeks", self.weeks.into(), 1, 520, "1..=520")?;
+        check_u64("workload.locks", self.locks as u64, 4, 10_000, "4..=10000")?;
+        check_u64(
+            "workload.guests",
+            self.guests as u64,
+            10,
+            100_000,
+            "10..=100000",
+        )?;
+        check_u64(
+            "workload.anomalies_per_detector",
+            self.anomalies_per_detector as u64,
+            0,
+            10_000,
+            "0..=10000",
+        )?;
+        check_u64(
+            "workload.status_interval_s",
+            self.status_interval_s,
+            60,
+            86_400,
+            "60..=86400",
+        )?;
+        // 2200-01-01: leaves room for the weeks after it within jiff's calendar.
+        check_u64(
+            "workload.start_ms",
+            self.start_ms,
+            0,
+            7_258_118_400_000,
+            "a Unix ms time before the year 2200",
+        )
     }
 }
 
@@ -275,7 +259,7 @@ impl Workload {
 }
 
 /// Generates the workload of `config`.
-pub fn generate(config: &WorkloadConfig) -> Result<Workload, WorkloadError> {
+pub fn generate(config: &WorkloadConfig) -> Result<Workload, AnomalyConfigError> {
     config.validate()?;
     let mut rng = Draw(ChaCha20Rng::seed_from_u64(config.seed));
     let (locks, time_zones) = place_locks(config, &mut rng)?;
@@ -379,15 +363,15 @@ fn utc_date(ms: u64) -> Date {
 fn place_locks(
     config: &WorkloadConfig,
     rng: &mut Draw,
-) -> Result<(Vec<LockSite>, Vec<TimeZone>), WorkloadError> {
+) -> Result<(Vec<LockSite>, Vec<TimeZone>), AnomalyConfigError> {
     let mut locks: Vec<LockSite> = Vec::with_capacity(config.locks);
     let mut time_zones = Vec::with_capacity(config.locks);
     let mut per_city = [0usize; CITIES.len()];
     for i in 0..config.locks {
         let city = i % CITIES.len();
         let c = CITIES[city];
-        let tz = time_zone_by_name(c.time_zone).map_err(|e| WorkloadError {
-            field: "cities",
+        let tz = time_zone_by_name(c.time_zone).map_err(|e| AnomalyConfigError {
+            field: "workload.cities",
             value: e.name,
             expected: "a time zone of the bundled database",
         })?;
@@ -1260,12 +1244,12 @@ mod tests {
             ..WorkloadConfig::default()
         })
         .unwrap_err();
-        assert_eq!(err.field, "locks");
+        assert_eq!(err.field, "workload.locks");
         let err = generate(&WorkloadConfig {
             weeks: 0,
             ..WorkloadConfig::default()
         })
         .unwrap_err();
-        assert_eq!(err.field, "weeks");
+        assert_eq!(err.field, "workload.weeks");
     }
 }
