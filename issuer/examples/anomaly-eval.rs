@@ -8,6 +8,7 @@
 
 use std::error::Error;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Parser;
 use latchkey_issuer::anomaly::evaluation::evaluate;
@@ -51,8 +52,17 @@ struct Args {
     show_false_alerts: bool,
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let args = Args::parse();
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("anomaly-eval: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let mut config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)

@@ -225,8 +225,9 @@ impl FailureWindow {
         });
         self.total += u64::from(weight);
         if let Some(burst) = &mut self.burst {
-            burst.failures += u64::from(weight);
-            *burst.reasons.entry(reason).or_default() += u64::from(weight);
+            burst.failures = burst.failures.saturating_add(u64::from(weight));
+            let count = burst.reasons.entry(reason).or_default();
+            *count = count.saturating_add(u64::from(weight));
         }
         let reached = self.total >= u64::from(rule.threshold);
         let report = match &mut self.burst {

@@ -71,11 +71,6 @@ impl RecordKind {
     pub fn from_name(name: &str) -> Option<RecordKind> {
         RecordKind::ALL.iter().copied().find(|k| k.name() == name)
     }
-
-    /// Whether the record comes from a lock (and may carry the lock's own timestamp).
-    pub const fn is_lock_event(self) -> bool {
-        !matches!(self, RecordKind::GrantIssued | RecordKind::RequestRefused)
-    }
 }
 
 impl fmt::Display for RecordKind {
