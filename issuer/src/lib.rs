@@ -19,6 +19,7 @@
 //! - Private files are written mode 0600, atomically, and a private key or registry that
 //!   group or others can read is refused.
 
+pub mod anomaly;
 pub mod cli;
 pub mod commands;
 pub mod config;
