@@ -89,6 +89,9 @@ pub struct GuestSummary {
     /// The guest.
     #[serde(with = "hexid")]
     pub guest_id: GuestId,
+    /// Its name (may be empty).
+    #[serde(default)]
+    pub name: String,
     /// Locks it may request grants for.
     #[serde(with = "hexids")]
     pub allowed_locks: Vec<LockId>,
