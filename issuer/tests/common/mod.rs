@@ -15,6 +15,8 @@ use latchkey::crypto::EnrollmentKey;
 use latchkey::{Guest, GuestConfig, GuestId, Lock, LockConfig, LockId, UnixMillis, topics};
 use latchkey_issuer::keys::{load_private_key, load_public_key};
 use latchkey_issuer::rng::{Csprng, seeded_rng};
+use latchkey_issuer::state::StatePaths;
+use latchkey_issuer::store::{KekSource, OpenMode, Store};
 use latchkey_issuer::{IssuerEvent, IssuerOptions, Issuerd, IssuerdHandle};
 use latchkey_transport::mqtt::{Incoming, MqttClient, MqttConfig, MqttUrl, QoS};
 use tempfile::TempDir;
@@ -129,6 +131,16 @@ impl Provisioned {
         .unwrap();
         (id, bundle)
     }
+}
+
+/// The registry of a state directory (KEK from STATE_DIR/kek.key).
+pub fn store(state: &Path) -> Store {
+    Store::open(
+        &StatePaths::new(state),
+        &KekSource::Auto,
+        OpenMode::Existing,
+    )
+    .unwrap()
 }
 
 pub fn options(state: &Path) -> IssuerOptions {
