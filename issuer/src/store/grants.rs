@@ -622,3 +622,177 @@ pub(crate) fn event_kind_name(kind: EventKind) -> &'static str {
         EventKind::RevocationApplied => kinds::REVOCATION_APPLIED,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::guests::tests::lock;
+    use crate::store::{AccessChange, NewGuest, testing};
+    use latchkey::EventId;
+    use latchkey::crypto::EnrollmentKey;
+
+    fn setup(s: &mut Store) -> (LockId, GuestId) {
+        let l = lock(s, 1);
+        let g = GuestId([2; 16]);
+        s.enroll_guest(
+            &NewGuest {
+                guest_id: g,
+                name: String::new(),
+                key: EnrollmentKey::from_bytes([3; 32]),
+                locks: vec![l],
+                access: AccessChange::default(),
+            },
+            false,
+            0,
+            "test",
+            || Ok(()),
+        )
+        .unwrap();
+        (l, g)
+    }
+
+    fn grant(
+        n: u8,
+        lock_id: LockId,
+        guest_id: GuestId,
+        not_after: u64,
+        max_unlocks: u16,
+    ) -> NewGrant {
+        NewGrant {
+            grant_id: GrantId([n; 16]),
+            lock_id,
+            guest_id,
+            session_id: SessionId([n; 8]),
+            issued_at: 100,
+            not_before: 70,
+            not_after,
+            max_unlocks,
+        }
+    }
+
+    fn event(lock_id: LockId, n: u8, kind: EventKind, grant: GrantId) -> LockEvent {
+        LockEvent {
+            lock_id,
+            event_id: EventId([n; 16]),
+            timestamp_ms: 1_000 * u64::from(n),
+            kind,
+            reason: 0,
+            grant_id: grant,
+            session_id: SessionId([grant.0[0]; 8]),
+        }
+    }
+
+    #[test]
+    fn grants_are_live_until_revoked_or_expired_and_revocations_pending_until_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = testing::open(dir.path());
+        let (l, g) = setup(&mut s);
+        s.record_grant(&grant(1, l, g, 1_000, 0), 100_000).unwrap();
+        s.record_grant(&grant(2, l, g, 2_000, 0), 100_000).unwrap();
+        assert_eq!(s.guest(&g).unwrap().unwrap().last_used_ms, Some(100_000));
+        assert_eq!(s.live_grants(500).unwrap().len(), 2);
+        assert_eq!(s.live_grants(1_500).unwrap().len(), 1, "the first expired");
+
+        assert!(
+            s.record_revocation(&GrantId([2; 16]), b"signed", 1, 200_000, "cli")
+                .unwrap()
+        );
+        assert!(
+            !s.record_revocation(&GrantId([2; 16]), b"again", 1, 200_001, "cli")
+                .unwrap()
+        );
+        assert!(
+            !s.record_revocation(&GrantId([9; 16]), b"x", 1, 0, "cli")
+                .unwrap()
+        );
+        assert!(
+            s.live_grants(500)
+                .unwrap()
+                .iter()
+                .all(|x| x.grant_id != GrantId([2; 16]))
+        );
+        let pending = s.pending_revocations(500).unwrap();
+        assert_eq!(
+            (pending.len(), pending[0].payload.as_slice()),
+            (1, &b"signed"[..])
+        );
+        assert!(
+            s.pending_revocations(2_000).unwrap().is_empty(),
+            "the grant expired"
+        );
+
+        // A confirmation from another lock does nothing; the right one ends it, once.
+        let other = event(
+            LockId([8; 16]),
+            1,
+            EventKind::RevocationApplied,
+            GrantId([2; 16]),
+        );
+        assert!(!s.record_lock_event(&other, 1).unwrap().revocation_confirmed);
+        let ev = event(l, 2, EventKind::RevocationApplied, GrantId([2; 16]));
+        let eff = s.record_lock_event(&ev, 2).unwrap();
+        assert!(eff.new && eff.revocation_confirmed);
+        assert_eq!(eff.guest_id, Some(g));
+        assert!(s.pending_revocations(500).unwrap().is_empty());
+        assert_eq!(
+            s.record_lock_event(&ev, 3).unwrap(),
+            EventEffect::default(),
+            "redelivery"
+        );
+    }
+
+    #[test]
+    fn usage_counts_confirmed_unlocks_and_what_live_grants_may_still_add() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = testing::open(dir.path());
+        let (l, g) = setup(&mut s);
+        s.record_grant(&grant(1, l, g, 1_000, 5), 0).unwrap();
+        s.record_grant(&grant(2, l, g, 3_000, 3), 0).unwrap();
+        for n in 10..12 {
+            s.record_lock_event(&event(l, n, EventKind::Unlock, GrantId([1; 16])), 0)
+                .unwrap();
+        }
+        s.record_lock_event(&event(l, 12, EventKind::Unlock, GrantId([2; 16])), 0)
+            .unwrap();
+        // The same unlock event again counts once.
+        s.record_lock_event(&event(l, 12, EventKind::Unlock, GrantId([2; 16])), 0)
+            .unwrap();
+        let u = s.usage(&g, &l, 500, 100).unwrap();
+        assert_eq!(
+            u,
+            Usage {
+                confirmed_unlocks: 3,
+                outstanding_allocation: 3 + 2
+            }
+        );
+        // Past the first grant's end plus the horizon, only its confirmed unlocks count.
+        let u = s.usage(&g, &l, 1_100, 100).unwrap();
+        assert_eq!(
+            u,
+            Usage {
+                confirmed_unlocks: 3,
+                outstanding_allocation: 2
+            }
+        );
+        // A confirmed revocation releases the allocation.
+        s.record_revocation(&GrantId([2; 16]), b"r", 1, 0, "cli")
+            .unwrap();
+        s.record_lock_event(
+            &event(l, 13, EventKind::RevocationApplied, GrantId([2; 16])),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            s.usage(&g, &l, 1_100, 100).unwrap().outstanding_allocation,
+            0
+        );
+        let rec = s.grant(&GrantId([1; 16])).unwrap().unwrap();
+        assert_eq!((rec.unlocks, rec.max_unlocks), (2, 5));
+        let installed = event(l, 14, EventKind::GrantInstalled, GrantId([1; 16]));
+        s.record_lock_event(&installed, 77).unwrap();
+        assert_eq!(
+            s.grant(&GrantId([1; 16])).unwrap().unwrap().installed_at_ms,
+            Some(77)
+        );
+    }
+}

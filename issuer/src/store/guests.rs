@@ -397,7 +397,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::locks::NewLock;
     use crate::store::{Role, testing};
