@@ -270,7 +270,8 @@ pub fn read_kek_file(path: &Path) -> Result<Kek, IssuerdError> {
         });
     }
     let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    if !mode_is_private(path, mode, credentials.as_deref()) {
         return Err(IssuerdError::InsecurePermissions {
             what: "key-encryption key",
             path: path.to_owned(),
@@ -295,6 +296,24 @@ pub fn read_kek_file(path: &Path) -> Result<Kek, IssuerdError> {
         origin: origin(),
         detail: format!("{} bytes that are not 64 hex digits", bytes.len()),
     })
+}
+
+/// Whether a KEK file's mode keeps it private: nobody but its owner may read it. A systemd
+/// credential (`LoadCredential=`, a file under `$CREDENTIALS_DIRECTORY`) is the exception
+/// for the group bits: systemd grants the service user read access with an ACL, which shows
+/// as group bits (the ACL mask) although no group gets access; others must still have none.
+fn mode_is_private(path: &Path, mode: u32, credentials_dir: Option<&Path>) -> bool {
+    if mode & 0o007 != 0 {
+        return false;
+    }
+    if mode & 0o070 == 0 {
+        return true;
+    }
+    let real = |p: &Path| std::fs::canonicalize(p).ok();
+    match (credentials_dir.and_then(real), real(path)) {
+        (Some(dir), Some(file)) => file.starts_with(dir),
+        _ => false,
+    }
 }
 
 /// Writes a new random KEK to `path` as 64 hex digits, mode 0600. Never replaces a file.
@@ -408,6 +427,26 @@ mod tests {
             "{e:?}"
         );
         assert!(e.to_string().contains("chmod 600"), "{e}");
+
+        // A systemd credential shows the ACL mask as group bits; only there are they allowed.
+        let creds = dir.path().join("credentials");
+        std::fs::create_dir(&creds).unwrap();
+        let cred = creds.join("issuer.kek");
+        std::fs::write(&cred, "cd".repeat(32)).unwrap();
+        std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(0o440)).unwrap();
+        assert!(mode_is_private(&cred, 0o440, Some(&creds)));
+        assert!(!mode_is_private(&cred, 0o440, None));
+        assert!(
+            !mode_is_private(&hex_file, 0o440, Some(&creds)),
+            "outside the directory"
+        );
+        assert!(!mode_is_private(&cred, 0o444, Some(&creds)), "others never");
+        let sneaky = creds.join("..").join("k.hex");
+        assert!(
+            !mode_is_private(&sneaky, 0o440, Some(&creds)),
+            "no way out with .."
+        );
+        assert!(mode_is_private(&hex_file, 0o600, None));
 
         let bad = dir.path().join("k.bad");
         std::fs::write(&bad, "abc\n").unwrap();
