@@ -105,8 +105,7 @@ impl EnrollGuestOptions {
     }
 }
 
-/// A guest just enrolled (or given a new key).
-#[derive(Debug)]
+/// A guest just enrolled (or given a new key). `Debug` leaves the QR text out.
 pub struct Enrollment {
     /// The guest.
     pub guest_id: GuestId,
@@ -114,6 +113,16 @@ pub struct Enrollment {
     pub key_version: u32,
     /// The bundle as compact JSON, the QR code's text (secret; wiped when dropped).
     pub qr_text: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Enrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrollment")
+            .field("guest_id", &self.guest_id)
+            .field("key_version", &self.key_version)
+            .field("qr_text", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Enrolls a guest: generates its enrollment key, writes the enrollment bundle `out_file`
@@ -267,7 +276,6 @@ impl Bundle<'_> {
             }
             out.push_str(nl);
         };
-        // `field` borrows `out` mutably; build the body, then frame it.
         field("latchkey_enrollment", "1", false);
         field("guest_id", &format!("\"{}\"", self.guest_id), false);
         field(
@@ -343,7 +351,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_bundle_json_is_the_documented_format_in_both_layouts() {
+    fn the_bundle_json_is_the_documented_format_in_both_layouts_and_debug_hides_it() {
+        let e = Enrollment {
+            guest_id: GuestId([3; 16]),
+            key_version: 1,
+            qr_text: Zeroizing::new("secret".to_owned()),
+        };
+        assert!(!format!("{e:?}").contains("secret"));
         let key = EnrollmentKey::from_bytes([0xAB; 32]);
         let locks = [LockId([1; 16]), LockId([2; 16])];
         let b = Bundle {

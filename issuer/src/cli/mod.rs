@@ -859,7 +859,7 @@ fn dispatch(cmd: Cmd, ctx: &Context) -> Result<(), IssuerdError> {
             }
             show::alerts(&store, &a)
         }
-        Cmd::AdminUser(a) => admin_user::run(&mut ctx.store(OpenMode::Create)?, a.command),
+        Cmd::AdminUser(a) => admin_user::run(&mut ctx.store(OpenMode::Existing)?, a.command),
         Cmd::RekeyDb(a) => rekey_db(ctx, &a.new_kek_file),
         Cmd::Run(a) => run(ctx, &a),
     }
@@ -898,8 +898,6 @@ fn hand_over(e: &Enrollment, files: &BundleFiles, terminal: bool) -> Result<(), 
              guest's secret key:\n\n{}",
             code.as_str()
         );
-    } else if files.json.is_some() || files.qr_png.is_some() || files.qr_svg.is_some() {
-        // Nothing to say: the files are the hand-over.
     }
     Ok(())
 }

@@ -177,9 +177,10 @@ pub(super) fn human_duration(s: u64) -> String {
 
 // ---------------------------------------------------------------------- show-guest
 
-/// How long after a grant's end the lock may still report an unlock the issuer accepts
-/// (lock clock skew plus the event window); used for "outstanding" in the usage shown.
-const USAGE_HORIZON_S: u64 = 30 + 3600;
+/// How long after a grant's end the lock may still report an unlock the issuer accepts: the
+/// lock's clock skew plus the event window (LK-EVT-3, default 3600 s); used for
+/// "outstanding" in the usage shown.
+const USAGE_HORIZON_S: u64 = latchkey::constants::MAX_CLOCK_SKEW_S.default + 3_600;
 
 pub(super) fn guest(store: &Store, id: &GuestId, json: bool) -> Result<(), IssuerdError> {
     let g = store.guest(id)?.ok_or(IssuerdError::UnknownGuest(*id))?;
