@@ -309,13 +309,15 @@ fn admin_users_are_argon2id_hashes_set_from_a_private_file() {
     assert!(!users.to_string().contains("argon2"), "never the hash");
 
     let conn = rusqlite::Connection::open(c.state.join("registry.db")).unwrap();
-    let hash: String = conn
-        .query_row(
+    let hash_of_alice = || -> String {
+        conn.query_row(
             "SELECT password_hash FROM admin_users WHERE name = 'alice'",
             [],
             |r| r.get(0),
         )
-        .unwrap();
+        .unwrap()
+    };
+    let hash = hash_of_alice();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(latchkey_issuer::store::verify_password(
         &hash,
@@ -330,15 +332,8 @@ fn admin_users_are_argon2id_hashes_set_from_a_private_file() {
         "--password-file",
         pw.to_str().unwrap(),
     ]);
-    let hash: String = conn
-        .query_row(
-            "SELECT password_hash FROM admin_users WHERE name = 'alice'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
     assert!(latchkey_issuer::store::verify_password(
-        &hash,
+        &hash_of_alice(),
         "another good password"
     ));
     std::fs::write(&pw, "short\n").unwrap();

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use latchkey::frame::EventKind;
-use latchkey::lock::{GrantOutcome, MessageOutcome, RevocationOutcome};
-use latchkey::{GrantId, Reason, SessionId};
+use latchkey::lock::{MessageOutcome, RevocationOutcome};
+use latchkey::{GrantId, Reason};
 use latchkey_issuer::control::{self, ControlReply, ControlRequest};
 use latchkey_issuer::{IssuerEvent, Issuerd, IssuerdError};
 
@@ -22,28 +22,6 @@ async fn ctl(state: PathBuf, req: ControlRequest) -> Result<ControlReply, Issuer
     tokio::task::spawn_blocking(move || control::request(&state, &req))
         .await
         .unwrap()
-}
-
-/// Requests a grant and installs it at the lock; returns it.
-async fn grant(lock: &mut LockPeer, guest: &mut GuestPeer) -> (GrantId, SessionId) {
-    let req = guest.request(lock.lock.config().lock_id);
-    guest.send(&req).await;
-    let lg = lock.peer.next(10_000).await.expect("a LockGrant");
-    let out = lock
-        .lock
-        .handle_message(now(), &lg.payload, &mut lock.rng)
-        .unwrap();
-    let MessageOutcome::Grant(GrantOutcome::Installed {
-        grant_id,
-        session_id,
-        ..
-    }) = out
-    else {
-        panic!("{out:?}");
-    };
-    let gg = guest.peer.next(10_000).await.expect("a GuestGrant");
-    guest.guest.handle_grant(now(), &gg.payload).unwrap();
-    (grant_id, session_id)
 }
 
 #[tokio::test]

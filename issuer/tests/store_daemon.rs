@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use latchkey::frame::EventKind;
-use latchkey::lock::{GrantOutcome, MessageOutcome, RevocationOutcome};
-use latchkey::{GrantId, Reason, SessionId, topics};
+use latchkey::lock::{MessageOutcome, RevocationOutcome};
+use latchkey::{Reason, topics};
 use latchkey_issuer::store::{AuditFilter, AuditSource, kinds};
 use latchkey_issuer::{BundleFiles, IssuerEvent, RotateGuestKeyOptions};
 
@@ -33,27 +33,6 @@ async fn cli(state: PathBuf, args: Vec<String>) -> (String, String) {
     })
     .await
     .unwrap()
-}
-
-/// Requests a grant and installs it at the lock.
-async fn grant(lock: &mut LockPeer, guest: &mut GuestPeer) -> (GrantId, SessionId) {
-    let req = guest.request(lock.lock.config().lock_id);
-    guest.send(&req).await;
-    let lg = lock.peer.next(10_000).await.expect("a LockGrant");
-    let MessageOutcome::Grant(GrantOutcome::Installed {
-        grant_id,
-        session_id,
-        ..
-    }) = lock
-        .lock
-        .handle_message(now(), &lg.payload, &mut lock.rng)
-        .unwrap()
-    else {
-        panic!("not installed");
-    };
-    let gg = guest.peer.next(10_000).await.expect("a GuestGrant");
-    guest.guest.handle_grant(now(), &gg.payload).unwrap();
-    (grant_id, session_id)
 }
 
 /// A fresh beacon of `guest` for its lock, as the lock hears it.

@@ -172,18 +172,9 @@ pub struct AddLockArgs {
     /// key never needs to exist anywhere else.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Broker URL the lock connects to, written into lock.toml (mqtt://host:port or
-    /// mqtts://host:port). [default: `public_broker_url` from the config file, else
-    /// `[broker] url`, else the embedded broker's listen address]
-    #[arg(long, value_name = "URL")]
-    pub broker_url: Option<String>,
-    /// Bluetooth company id the lock expects in beacons, written into lock.toml (decimal
-    /// or 0x-prefixed hex).
-    #[arg(long, value_name = "ID", value_parser = parse_company_id, default_value = "0xFFFF")]
-    pub company_id: u16,
-    /// RSA modulus size of the lock key in bits (2048–4096).
-    #[arg(long, default_value_t = DEFAULT_RSA_BITS, value_name = "BITS")]
-    pub bits: usize,
+    /// What goes into the lock's files.
+    #[command(flatten)]
+    pub files: LockFilesArgs,
     /// Re-key a lock that is already registered and overwrite existing files in DIR.
     #[arg(long)]
     pub force: bool,
@@ -197,6 +188,34 @@ pub struct AddLockArgs {
     /// distance between locks).
     #[arg(long, value_name = "LAT,LON", value_parser = parse_position, allow_hyphen_values = true)]
     pub position: Option<(f64, f64)>,
+}
+
+/// The lock-file flags of `add-lock` and `rotate-lock-key`.
+#[derive(Debug, Args)]
+pub struct LockFilesArgs {
+    /// Broker URL the lock connects to, written into lock.toml (mqtt://host:port or
+    /// mqtts://host:port). [default: `public_broker_url` from the config file, else
+    /// `[broker] url`, else the embedded broker's listen address]
+    #[arg(long, value_name = "URL")]
+    pub broker_url: Option<String>,
+    /// Bluetooth company id the lock expects in beacons, written into lock.toml (decimal
+    /// or 0x-prefixed hex).
+    #[arg(long, value_name = "ID", value_parser = parse_company_id, default_value = "0xFFFF")]
+    pub company_id: u16,
+    /// RSA modulus size of the lock key in bits (2048–4096).
+    #[arg(long, default_value_t = DEFAULT_RSA_BITS, value_name = "BITS")]
+    pub bits: usize,
+}
+
+impl LockFilesArgs {
+    /// Options for writing the lock's files to `out`.
+    fn options(&self, file: &FileConfig, out: &Path, kek: &KekSource) -> AddLockOptions {
+        let mut opts = AddLockOptions::new(out, public_url(file, self.broker_url.as_deref()));
+        opts.company_id = self.company_id;
+        opts.bits = self.bits;
+        opts.kek = kek.clone();
+        opts
+    }
 }
 
 /// The access-rule flags of `enroll-guest` and `set-access`.
@@ -381,15 +400,9 @@ pub struct RotateLockKeyArgs {
     /// Directory for the lock's new files (lock.key.pem, issuer.pub.pem, lock.toml).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Broker URL written into lock.toml. [default: as for add-lock]
-    #[arg(long, value_name = "URL")]
-    pub broker_url: Option<String>,
-    /// Bluetooth company id written into lock.toml.
-    #[arg(long, value_name = "ID", value_parser = parse_company_id, default_value = "0xFFFF")]
-    pub company_id: u16,
-    /// RSA modulus size of the new key in bits (2048–4096).
-    #[arg(long, default_value_t = DEFAULT_RSA_BITS, value_name = "BITS")]
-    pub bits: usize,
+    /// What goes into the lock's files.
+    #[command(flatten)]
+    pub files: LockFilesArgs,
     /// Overwrite existing files in DIR.
     #[arg(long)]
     pub force: bool,
@@ -703,16 +716,12 @@ fn dispatch(cmd: Cmd, ctx: &Context) -> Result<(), IssuerdError> {
             Ok(())
         }
         Cmd::AddLock(a) => {
-            let url = public_url(&ctx.file, a.broker_url.as_deref());
-            let mut opts = AddLockOptions::new(&a.out, url);
+            let mut opts = a.files.options(&ctx.file, &a.out, &ctx.kek);
             opts.lock_id = a.lock_id;
-            opts.company_id = a.company_id;
-            opts.bits = a.bits;
             opts.force = a.force;
             opts.name = a.name;
             opts.timezone = a.timezone;
             opts.coordinates = a.position;
-            opts.kek = ctx.kek.clone();
             let added = add_lock_with(state_dir, &opts)?;
             print_added_lock("registered lock", &added);
             Ok(())
@@ -803,13 +812,9 @@ fn dispatch(cmd: Cmd, ctx: &Context) -> Result<(), IssuerdError> {
             Ok(())
         }
         Cmd::RotateLockKey(a) => {
-            let mut opts =
-                AddLockOptions::new(&a.out, public_url(&ctx.file, a.broker_url.as_deref()));
+            let mut opts = a.files.options(&ctx.file, &a.out, &ctx.kek);
             opts.lock_id = Some(a.lock);
-            opts.company_id = a.company_id;
-            opts.bits = a.bits;
             opts.force = a.force;
-            opts.kek = ctx.kek.clone();
             let added = rotate_lock_key(state_dir, &opts)?;
             print_added_lock("new key for lock", &added);
             eprintln!(

@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use latchkey::{GuestId, LockId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
 use super::audit::{self, AuditSource, NewAudit};
@@ -209,20 +209,6 @@ type RawRule = (
     i64,
 );
 
-fn raw(row: &Row<'_>) -> rusqlite::Result<RawRule> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-    ))
-}
-
 fn finish(r: RawRule) -> Result<AccessRule, IssuerdError> {
     let (guest, lock, role, from, until, schedule, max, created, updated) = r;
     let role = role.parse().map_err(|e| IssuerdError::CorruptRow {
@@ -247,7 +233,7 @@ fn query(conn: &Connection, where_: &str, arg: String) -> rusqlite::Result<Vec<R
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM access WHERE {where_} ORDER BY guest_id, lock_id"
     ))?;
-    stmt.query_map([arg], raw)?.collect()
+    stmt.query_map([arg], |r| RawRule::try_from(r))?.collect()
 }
 
 pub(crate) fn get(
@@ -259,7 +245,7 @@ pub(crate) fn get(
         .query_row(
             &format!("SELECT {COLUMNS} FROM access WHERE guest_id = ?1 AND lock_id = ?2"),
             [guest.to_string(), lock.to_string()],
-            raw,
+            |r| RawRule::try_from(r),
         )
         .optional()?;
     // A malformed row reads as absent here; the listing functions report it.
@@ -325,8 +311,9 @@ impl Store {
         }
         super::guests::check_locks(&tx, &path, locks)?;
         apply(&tx, guest, locks, change, now_ms)?;
-        audit::insert(
-            &tx,
+        audit::commit_with(
+            tx,
+            &path,
             &NewAudit::new(now_ms, AuditSource::Admin, "access_set")
                 .guest(*guest)
                 .actor(actor)
@@ -335,8 +322,6 @@ impl Store {
                     "change": change.to_json(),
                 })),
         )
-        .map_err(IssuerdError::db(&path, "record the audit entry"))?;
-        tx.commit().map_err(IssuerdError::db(&path, "commit"))
     }
 
     /// Removes the rule of `guest` at `lock`: the guest may no longer open it.
@@ -361,15 +346,14 @@ impl Store {
                 lock_id: *lock,
             });
         }
-        audit::insert(
-            &tx,
+        audit::commit_with(
+            tx,
+            &path,
             &NewAudit::new(now_ms, AuditSource::Admin, "access_removed")
                 .guest(*guest)
                 .lock(*lock)
                 .actor(actor),
         )
-        .map_err(IssuerdError::db(&path, "record the audit entry"))?;
-        tx.commit().map_err(IssuerdError::db(&path, "commit"))
     }
 
     /// The rule of `guest` at `lock`, if any.

@@ -150,14 +150,13 @@ impl Store {
         if n == 0 {
             return Err(IssuerdError::AdminUserExists(name.to_owned()));
         }
-        audit::insert(
-            &tx,
+        audit::commit_with(
+            tx,
+            &path,
             &NewAudit::new(now_ms, AuditSource::Admin, "admin_user_added")
                 .actor(actor)
                 .detail(serde_json::json!({ "user": name })),
         )
-        .map_err(IssuerdError::db(&path, "record the audit entry"))?;
-        tx.commit().map_err(IssuerdError::db(&path, "commit"))
     }
 
     /// Sets a user's password: clears its failed logins and lockout and ends its sessions.
@@ -183,14 +182,13 @@ impl Store {
         }
         tx.execute("DELETE FROM admin_sessions WHERE user = ?1", [name])
             .map_err(IssuerdError::db(&path, "end the user's sessions"))?;
-        audit::insert(
-            &tx,
+        audit::commit_with(
+            tx,
+            &path,
             &NewAudit::new(now_ms, AuditSource::Admin, "admin_password_changed")
                 .actor(actor)
                 .detail(serde_json::json!({ "user": name })),
         )
-        .map_err(IssuerdError::db(&path, "record the audit entry"))?;
-        tx.commit().map_err(IssuerdError::db(&path, "commit"))
     }
 
     /// Removes an admin user and its sessions.
@@ -208,14 +206,13 @@ impl Store {
         if n == 0 {
             return Err(IssuerdError::UnknownAdminUser(name.to_owned()));
         }
-        audit::insert(
-            &tx,
+        audit::commit_with(
+            tx,
+            &path,
             &NewAudit::new(now_ms, AuditSource::Admin, "admin_user_removed")
                 .actor(actor)
                 .detail(serde_json::json!({ "user": name })),
         )
-        .map_err(IssuerdError::db(&path, "record the audit entry"))?;
-        tx.commit().map_err(IssuerdError::db(&path, "commit"))
     }
 
     /// Every admin user, by name.

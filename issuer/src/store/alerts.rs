@@ -3,7 +3,7 @@
 
 use latchkey::{GuestId, LockId};
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use super::Store;
 use super::audit::{self, AuditSource, NewAudit};
@@ -105,21 +105,6 @@ type RawAlert = (
     Option<String>,
 );
 
-fn raw(r: &Row<'_>) -> rusqlite::Result<RawAlert> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
-}
-
 fn finish(r: RawAlert) -> Result<Alert, IssuerdError> {
     let (alert_id, at, kind, severity, score, lock, guest, detail, acked, by) = r;
     Ok(Alert {
@@ -187,7 +172,7 @@ impl Store {
         );
         let mut stmt = self.conn.prepare(&sql).map_err(self.err("list alerts"))?;
         let rows = stmt
-            .query_map(params_from_iter(args), raw)
+            .query_map(params_from_iter(args), |r| RawAlert::try_from(r))
             .map_err(self.err("list alerts"))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.err("list alerts"))?;
@@ -234,14 +219,13 @@ impl Store {
             params![alert_id, int(now_ms), actor],
         )
         .map_err(IssuerdError::db(&path, "acknowledge an alert"))?;
-        audit::insert(
-            &tx,
+        audit::commit_with(
+            tx,
+            &path,
             &NewAudit::new(now_ms, AuditSource::Admin, "alert_acknowledged")
                 .actor(actor)
                 .detail(serde_json::json!({ "alert_id": alert_id })),
         )
-        .map_err(IssuerdError::db(&path, "record the audit entry"))?;
-        tx.commit().map_err(IssuerdError::db(&path, "commit"))
     }
 }
 

@@ -9,7 +9,9 @@
 
 use latchkey::{GrantId, GuestId, LockId, Reason, SessionId};
 use rusqlite::types::Value;
-use rusqlite::{Connection, Row, params, params_from_iter};
+use std::path::Path;
+
+use rusqlite::{Connection, Transaction, params, params_from_iter};
 
 use super::Store;
 use super::db::{int, parse_id_opt, uint, uint_opt};
@@ -302,6 +304,17 @@ const MAX_BUCKETS: u64 = 10_000;
 const COLUMNS: &str = "id, at_ms, source, kind, reason, reason_code, lock_id, guest_id, grant_id, \
                        session_id, message_id, lock_time_ms, actor, detail_json";
 
+/// Appends `entry` and commits `tx`: a change and its audit entry land together or not at
+/// all.
+pub(crate) fn commit_with(
+    tx: Transaction<'_>,
+    path: &Path,
+    entry: &NewAudit,
+) -> Result<(), IssuerdError> {
+    insert(&tx, entry).map_err(IssuerdError::db(path, "record the audit entry"))?;
+    tx.commit().map_err(IssuerdError::db(path, "commit"))
+}
+
 /// Appends `e`; `false` if a verified message with the same (lock, id) is already there.
 pub(crate) fn insert(conn: &Connection, e: &NewAudit) -> rusqlite::Result<bool> {
     let n = conn.execute(
@@ -328,68 +341,63 @@ pub(crate) fn insert(conn: &Connection, e: &NewAudit) -> rusqlite::Result<bool> 
     Ok(n == 1)
 }
 
-struct RawEntry {
-    id: i64,
-    at_ms: i64,
-    source: String,
-    kind: String,
-    reason: Option<String>,
-    reason_code: Option<i64>,
-    lock_id: Option<String>,
-    guest_id: Option<String>,
-    grant_id: Option<String>,
-    session_id: Option<String>,
-    message_id: Option<String>,
-    lock_time_ms: Option<i64>,
-    actor: Option<String>,
-    detail_json: Option<String>,
-}
-
-fn raw(row: &Row<'_>) -> rusqlite::Result<RawEntry> {
-    Ok(RawEntry {
-        id: row.get(0)?,
-        at_ms: row.get(1)?,
-        source: row.get(2)?,
-        kind: row.get(3)?,
-        reason: row.get(4)?,
-        reason_code: row.get(5)?,
-        lock_id: row.get(6)?,
-        guest_id: row.get(7)?,
-        grant_id: row.get(8)?,
-        session_id: row.get(9)?,
-        message_id: row.get(10)?,
-        lock_time_ms: row.get(11)?,
-        actor: row.get(12)?,
-        detail_json: row.get(13)?,
-    })
-}
+/// A row, in [`COLUMNS`] order.
+type RawEntry = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
 
 fn finish(r: RawEntry) -> Result<AuditEntry, IssuerdError> {
-    let corrupt = |detail: String| IssuerdError::CorruptRow {
+    let (
+        id,
+        at_ms,
+        source,
+        kind,
+        reason,
+        reason_code,
+        lock,
+        guest,
+        grant,
+        session,
+        message_id,
+        lock_time_ms,
+        actor,
+        detail_json,
+    ) = r;
+    let source = AuditSource::parse(&source).ok_or_else(|| IssuerdError::CorruptRow {
         table: "audit",
-        key: r.id.to_string(),
-        detail,
-    };
-    let source = AuditSource::parse(&r.source)
-        .ok_or_else(|| corrupt(format!("unknown source {:?}", r.source)))?;
+        key: id.to_string(),
+        detail: format!("unknown source {source:?}"),
+    })?;
     Ok(AuditEntry {
-        id: r.id,
+        id,
         entry: NewAudit {
-            at_ms: uint(r.at_ms),
+            at_ms: uint(at_ms),
             source,
-            kind: r.kind,
-            reason: r.reason,
-            reason_code: r.reason_code.and_then(|c| u16::try_from(c).ok()),
-            lock_id: parse_id_opt("audit", r.lock_id.as_deref())?,
-            guest_id: parse_id_opt("audit", r.guest_id.as_deref())?,
-            grant_id: parse_id_opt("audit", r.grant_id.as_deref())?,
-            session_id: parse_id_opt("audit", r.session_id.as_deref())?,
-            message_id: r.message_id,
-            lock_time_ms: uint_opt(r.lock_time_ms),
-            actor: r.actor,
+            kind,
+            reason,
+            reason_code: reason_code.and_then(|c| u16::try_from(c).ok()),
+            lock_id: parse_id_opt("audit", lock.as_deref())?,
+            guest_id: parse_id_opt("audit", guest.as_deref())?,
+            grant_id: parse_id_opt("audit", grant.as_deref())?,
+            session_id: parse_id_opt("audit", session.as_deref())?,
+            message_id,
+            lock_time_ms: uint_opt(lock_time_ms),
+            actor,
             // Detail written by this crate is JSON; anything else is kept as a string.
-            detail: r
-                .detail_json
+            detail: detail_json
                 .map(|d| serde_json::from_str(&d).unwrap_or(serde_json::Value::String(d))),
         },
     })
@@ -423,7 +431,7 @@ impl Store {
             .prepare(&sql)
             .map_err(self.err("read the audit trail"))?;
         let rows = stmt
-            .query_map(params_from_iter(args), raw)
+            .query_map(params_from_iter(args), |r| RawEntry::try_from(r))
             .map_err(self.err("read the audit trail"))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.err("read the audit trail"))?;

@@ -7,7 +7,7 @@
 
 use latchkey::frame::{EventKind, LockEvent, RevocationView};
 use latchkey::{GrantId, GuestId, LiveGrant, LockId, SessionId, UnixMillis};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
 use super::audit::{self, AuditSource, NewAudit, kinds};
@@ -132,24 +132,6 @@ type RawGrant = (
     Option<i64>,
 );
 
-fn raw(row: &Row<'_>) -> rusqlite::Result<RawGrant> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-        row.get(9)?,
-        row.get(10)?,
-        row.get(11)?,
-        row.get(12)?,
-    ))
-}
-
 fn finish(r: RawGrant) -> Result<GrantRecord, IssuerdError> {
     let (
         grant,
@@ -191,7 +173,7 @@ fn select(
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM grants WHERE {where_} ORDER BY not_after, grant_id"
     ))?;
-    stmt.query_map(args, raw)?.collect()
+    stmt.query_map(args, |r| RawGrant::try_from(r))?.collect()
 }
 
 /// Stores a signed revocation of a grant (published `publishes` times so far).
@@ -237,8 +219,9 @@ impl Store {
             params![g.guest_id.to_string(), int(now_ms)],
         )
         .map_err(IssuerdError::db(&path, "note the guest's last use"))?;
-        audit::insert(
-            &tx,
+        audit::commit_with(
+            tx,
+            &path,
             &NewAudit::new(now_ms, AuditSource::Issuer, kinds::GRANT_ISSUED)
                 .lock(g.lock_id)
                 .guest(g.guest_id)
@@ -249,8 +232,6 @@ impl Store {
                     "max_unlocks": g.max_unlocks,
                 })),
         )
-        .map_err(IssuerdError::db(&path, "record the audit entry"))?;
-        tx.commit().map_err(IssuerdError::db(&path, "commit"))
     }
 
     /// Records the revocation of a live grant (signed payload, published `publishes`
@@ -506,7 +487,7 @@ impl Store {
             .query_row(
                 &format!("SELECT {COLUMNS} FROM grants WHERE grant_id = ?1"),
                 [grant.to_string()],
-                raw,
+                |r| RawGrant::try_from(r),
             )
             .optional()
             .map_err(self.err("read a grant"))?

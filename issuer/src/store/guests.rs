@@ -6,7 +6,7 @@ use std::path::Path;
 
 use latchkey::crypto::EnrollmentKey;
 use latchkey::{GuestId, LockId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
 use super::access::{self, AccessChange};
@@ -69,18 +69,6 @@ type RawGuest = (
     Option<i64>,
     Option<i64>,
 );
-
-fn raw(row: &Row<'_>) -> rusqlite::Result<RawGuest> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-    ))
-}
 
 fn finish(r: RawGuest) -> Result<EnrolledGuest, IssuerdError> {
     let (id, name, version, created, rotated, revoked, used) = r;
@@ -334,14 +322,13 @@ impl Store {
             return Ok(false);
         }
         mark_revoked(&tx, guest, now_ms).map_err(IssuerdError::db(&path, "revoke a guest"))?;
-        audit::insert(
-            &tx,
+        audit::commit_with(
+            tx,
+            &path,
             &NewAudit::new(now_ms, AuditSource::Admin, kinds::GUEST_REVOKED)
                 .guest(*guest)
                 .actor(actor),
-        )
-        .map_err(IssuerdError::db(&path, "record the audit entry"))?;
-        tx.commit().map_err(IssuerdError::db(&path, "commit"))?;
+        )?;
         Ok(true)
     }
 
@@ -351,7 +338,7 @@ impl Store {
             .query_row(
                 &format!("SELECT {COLUMNS} FROM guests WHERE guest_id = ?1"),
                 [guest.to_string()],
-                raw,
+                |r| RawGuest::try_from(r),
             )
             .optional()
             .map_err(self.err("read a guest"))?
@@ -366,7 +353,7 @@ impl Store {
             .prepare(&format!("SELECT {COLUMNS} FROM guests ORDER BY guest_id"))
             .map_err(self.err("list guests"))?;
         let rows = stmt
-            .query_map([], raw)
+            .query_map([], |r| RawGuest::try_from(r))
             .map_err(self.err("list guests"))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.err("list guests"))?;

@@ -2,7 +2,7 @@
 
 use latchkey::LockId;
 use latchkey::crypto::rsa::RsaPublicKey;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
 use super::audit::{self, AuditSource, NewAudit};
@@ -106,46 +106,32 @@ pub(crate) fn check_name(name: &str) -> Result<(), IssuerdError> {
 const COLUMNS: &str = "lock_id, name, public_key_pem, timezone, latitude, longitude, \
                        created_at_ms, key_rotated_at_ms, last_seen_ms, last_status_json";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<(String, RegisteredLockRow)> {
-    Ok((
-        row.get(0)?,
-        RegisteredLockRow {
-            name: row.get(1)?,
-            public_key_pem: row.get(2)?,
-            timezone: row.get(3)?,
-            latitude: row.get(4)?,
-            longitude: row.get(5)?,
-            created_at_ms: row.get(6)?,
-            key_rotated_at_ms: row.get(7)?,
-            last_seen_ms: row.get(8)?,
-            last_status_json: row.get(9)?,
-        },
-    ))
-}
+/// A row, in [`COLUMNS`] order.
+type RawLock = (
+    String,
+    String,
+    String,
+    String,
+    Option<f64>,
+    Option<f64>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
 
-struct RegisteredLockRow {
-    name: String,
-    public_key_pem: String,
-    timezone: String,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-    created_at_ms: i64,
-    key_rotated_at_ms: Option<i64>,
-    last_seen_ms: Option<i64>,
-    last_status_json: Option<String>,
-}
-
-fn finish((id, r): (String, RegisteredLockRow)) -> Result<RegisteredLock, IssuerdError> {
+fn finish(r: RawLock) -> Result<RegisteredLock, IssuerdError> {
+    let (id, name, public_key_pem, timezone, lat, lon, created, rotated, seen, status) = r;
     Ok(RegisteredLock {
         lock_id: parse_id("locks", &id)?,
-        name: r.name,
-        public_key_pem: r.public_key_pem,
-        timezone: r.timezone,
-        coordinates: r.latitude.zip(r.longitude),
-        created_at_ms: uint(r.created_at_ms),
-        key_rotated_at_ms: uint_opt(r.key_rotated_at_ms),
-        last_seen_ms: uint_opt(r.last_seen_ms),
-        last_status_json: r.last_status_json,
+        name,
+        public_key_pem,
+        timezone,
+        coordinates: lat.zip(lon),
+        created_at_ms: uint(created),
+        key_rotated_at_ms: uint_opt(rotated),
+        last_seen_ms: uint_opt(seen),
+        last_status_json: status,
     })
 }
 
@@ -199,15 +185,14 @@ impl Store {
             .map_err(IssuerdError::db(&path, "register a lock"))?;
             "lock_added"
         };
-        audit::insert(
-            &tx,
+        audit::commit_with(
+            tx,
+            &path,
             &NewAudit::new(now_ms, AuditSource::Admin, kind)
                 .lock(lock.lock_id)
                 .actor(actor)
                 .detail(serde_json::json!({ "fingerprint": keys::fingerprint(&lock.public_key)? })),
         )
-        .map_err(IssuerdError::db(&path, "record the audit entry"))?;
-        tx.commit().map_err(IssuerdError::db(&path, "commit"))
     }
 
     /// Gives a registered lock a new public key (its id, description and access rules stay).
@@ -280,8 +265,9 @@ impl Store {
             )
             .map_err(IssuerdError::db(&path, "set a lock's position"))?;
         }
-        audit::insert(
-            &tx,
+        audit::commit_with(
+            tx,
+            &path,
             &NewAudit::new(now_ms, AuditSource::Admin, "lock_updated")
                 .lock(*lock)
                 .actor(actor)
@@ -291,8 +277,6 @@ impl Store {
                     "coordinates": update.coordinates.map(|c| c.map(|(a, b)| [a, b])),
                 })),
         )
-        .map_err(IssuerdError::db(&path, "record the audit entry"))?;
-        tx.commit().map_err(IssuerdError::db(&path, "commit"))
     }
 
     /// One lock.
@@ -301,7 +285,7 @@ impl Store {
             .query_row(
                 &format!("SELECT {COLUMNS} FROM locks WHERE lock_id = ?1"),
                 [lock.to_string()],
-                from_row,
+                |r| RawLock::try_from(r),
             )
             .optional()
             .map_err(self.err("read a lock"))?
@@ -316,7 +300,7 @@ impl Store {
             .prepare(&format!("SELECT {COLUMNS} FROM locks ORDER BY lock_id"))
             .map_err(self.err("list locks"))?;
         let rows = stmt
-            .query_map([], from_row)
+            .query_map([], |r| RawLock::try_from(r))
             .map_err(self.err("list locks"))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.err("list locks"))?;

@@ -311,6 +311,31 @@ impl GuestPeer {
     }
 }
 
+/// Requests a grant for `guest` and installs it at `lock`; returns its ids.
+pub async fn grant(
+    lock: &mut LockPeer,
+    guest: &mut GuestPeer,
+) -> (latchkey::GrantId, latchkey::SessionId) {
+    let req = guest.request(lock.lock.config().lock_id);
+    guest.send(&req).await;
+    let lg = lock.peer.next(10_000).await.expect("a LockGrant");
+    let out = lock
+        .lock
+        .handle_message(now(), &lg.payload, &mut lock.rng)
+        .unwrap();
+    let latchkey::lock::MessageOutcome::Grant(latchkey::lock::GrantOutcome::Installed {
+        grant_id,
+        session_id,
+        ..
+    }) = out
+    else {
+        panic!("{out:?}");
+    };
+    let gg = guest.peer.next(10_000).await.expect("a GuestGrant");
+    guest.guest.handle_grant(now(), &gg.payload).unwrap();
+    (grant_id, session_id)
+}
+
 /// The next issuer event matching `f`, skipping others.
 pub async fn expect_event<T>(
     events: &mut broadcast::Receiver<IssuerEvent>,
