@@ -872,23 +872,12 @@ impl Daemon {
                 .issuer
                 .live_grants()
                 .into_iter()
-                .map(|g| GrantSummary {
-                    grant_id: g.grant_id,
-                    lock_id: g.lock_id,
-                    guest_id: g.guest_id,
-                    session_id: g.session_id,
-                    not_after: g.not_after,
-                })
+                .map(GrantSummary::from)
                 .collect(),
             pending_revocations: self
                 .pending
                 .values()
-                .map(|p| PendingRevocationSummary {
-                    grant_id: p.grant_id,
-                    lock_id: p.lock_id,
-                    expires_at: p.expires_at,
-                    publishes: p.publishes,
-                })
+                .map(PendingRevocationSummary::from)
                 .collect(),
             request_cache: self.issuer.cache_sizes().0,
             counters: self.counters.clone(),

@@ -157,8 +157,7 @@ async fn a_revocation_made_while_the_issuer_was_down_is_published_at_start_and_t
     drop(reg);
 
     // Restarted on a new broker port: the lock and guest reconnect to it.
-    let ms = now().0 % 1000;
-    tokio::time::sleep(std::time::Duration::from_millis(1000 - ms + 20)).await;
+    next_second().await;
     let mut opts = options(&p.state());
     opts.revocation_retry = std::time::Duration::from_millis(300);
     let issuer = latchkey_issuer::Issuerd::start(opts).await.unwrap();
@@ -246,13 +245,14 @@ async fn a_revocation_made_while_the_issuer_was_down_is_published_at_start_and_t
 
 #[tokio::test]
 async fn a_rotated_guest_key_turns_the_old_bundle_into_bad_seal_and_the_new_one_works() {
-    init_logs();
     let p = Provisioned::new();
-    let issuer = start_issuer(&p.state()).await;
-    let url = issuer.broker_url().to_owned();
-    let mut lock = LockPeer::connect(&p, &url).await;
-    let mut old = GuestPeer::connect(&p.bundle, &url).await;
-    let mut events = issuer.subscribe();
+    let Running {
+        issuer,
+        url,
+        mut lock,
+        guest: mut old,
+        mut events,
+    } = Running::start(&p).await;
     let (first, _) = grant(&mut lock, &mut old).await;
 
     let new_bundle = p.dir.path().join("rotated.json");
@@ -324,13 +324,14 @@ async fn a_rotated_guest_key_turns_the_old_bundle_into_bad_seal_and_the_new_one_
 
 #[tokio::test]
 async fn the_daemon_audits_grants_refusals_verified_events_once_and_refused_messages() {
-    init_logs();
     let p = Provisioned::new();
-    let issuer = start_issuer(&p.state()).await;
-    let url = issuer.broker_url().to_owned();
-    let mut lock = LockPeer::connect(&p, &url).await;
-    let mut guest = GuestPeer::connect(&p.bundle, &url).await;
-    let mut events = issuer.subscribe();
+    let Running {
+        issuer,
+        url,
+        mut lock,
+        mut guest,
+        mut events,
+    } = Running::start(&p).await;
     let (grant_id, session_id) = grant(&mut lock, &mut guest).await;
 
     // An unlock event, delivered twice (QoS 1 redelivery): recorded and counted once.

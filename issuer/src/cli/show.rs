@@ -54,23 +54,12 @@ fn offline_status(store: &mut Store) -> Result<IssuerStatus, IssuerdError> {
     let live_grants = store
         .live_grants(now_s)?
         .into_iter()
-        .map(|g| GrantSummary {
-            grant_id: g.grant_id,
-            lock_id: g.lock_id,
-            guest_id: g.guest_id,
-            session_id: g.session_id,
-            not_after: g.not_after,
-        })
+        .map(GrantSummary::from)
         .collect();
     let pending_revocations = store
         .pending_revocations(now_s)?
-        .into_iter()
-        .map(|r| PendingRevocationSummary {
-            grant_id: r.grant_id,
-            lock_id: r.lock_id,
-            expires_at: r.expires_at,
-            publishes: r.publishes,
-        })
+        .iter()
+        .map(PendingRevocationSummary::from)
         .collect();
     Ok(IssuerStatus {
         state_dir: store

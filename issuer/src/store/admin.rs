@@ -61,6 +61,15 @@ impl std::fmt::Debug for AdminSession {
     }
 }
 
+/// `Ok` if a statement touched the user's row, else "no such user".
+fn exists(rows: usize, name: &str) -> Result<(), IssuerdError> {
+    if rows == 0 {
+        Err(IssuerdError::UnknownAdminUser(name.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks a login name: 1–64 of `A–Z a–z 0–9 . _ - @`.
 pub(crate) fn check_user_name(name: &str) -> Result<(), IssuerdError> {
     let ok = (1..=64).contains(&name.len())
@@ -138,25 +147,18 @@ impl Store {
         actor: &str,
     ) -> Result<(), IssuerdError> {
         check_user_name(name)?;
-        let path = self.path.clone();
-        let tx = self.tx()?;
-        let n = tx
-            .execute(
+        self.change_admin_user(name, "admin_user_added", now_ms, actor, |tx| {
+            let n = tx.execute(
                 "INSERT INTO admin_users (name, password_hash, created_at_ms, password_changed_at_ms)
                  VALUES (?1, ?2, ?3, ?3) ON CONFLICT (name) DO NOTHING",
                 params![name, password_hash, int(now_ms)],
-            )
-            .map_err(IssuerdError::db(&path, "add an admin user"))?;
-        if n == 0 {
-            return Err(IssuerdError::AdminUserExists(name.to_owned()));
-        }
-        audit::commit_with(
-            tx,
-            &path,
-            &NewAudit::new(now_ms, AuditSource::Admin, "admin_user_added")
-                .actor(actor)
-                .detail(serde_json::json!({ "user": name })),
-        )
+            )?;
+            Ok(if n == 1 {
+                Ok(())
+            } else {
+                Err(IssuerdError::AdminUserExists(name.to_owned()))
+            })
+        })
     }
 
     /// Sets a user's password: clears its failed logins and lockout and ends its sessions.
@@ -167,28 +169,16 @@ impl Store {
         now_ms: u64,
         actor: &str,
     ) -> Result<(), IssuerdError> {
-        let path = self.path.clone();
-        let tx = self.tx()?;
-        let n = tx
-            .execute(
+        self.change_admin_user(name, "admin_password_changed", now_ms, actor, |tx| {
+            let n = tx.execute(
                 "UPDATE admin_users SET password_hash = ?2, password_changed_at_ms = ?3,
                                         failed_logins = 0, locked_until_ms = NULL
                  WHERE name = ?1",
                 params![name, password_hash, int(now_ms)],
-            )
-            .map_err(IssuerdError::db(&path, "set a password"))?;
-        if n == 0 {
-            return Err(IssuerdError::UnknownAdminUser(name.to_owned()));
-        }
-        tx.execute("DELETE FROM admin_sessions WHERE user = ?1", [name])
-            .map_err(IssuerdError::db(&path, "end the user's sessions"))?;
-        audit::commit_with(
-            tx,
-            &path,
-            &NewAudit::new(now_ms, AuditSource::Admin, "admin_password_changed")
-                .actor(actor)
-                .detail(serde_json::json!({ "user": name })),
-        )
+            )?;
+            tx.execute("DELETE FROM admin_sessions WHERE user = ?1", [name])?;
+            Ok(exists(n, name))
+        })
     }
 
     /// Removes an admin user and its sessions.
@@ -198,18 +188,29 @@ impl Store {
         now_ms: u64,
         actor: &str,
     ) -> Result<(), IssuerdError> {
+        self.change_admin_user(name, "admin_user_removed", now_ms, actor, |tx| {
+            let n = tx.execute("DELETE FROM admin_users WHERE name = ?1", [name])?;
+            Ok(exists(n, name))
+        })
+    }
+
+    /// Runs `change` on user `name` and records `kind`, in one transaction. `change` says
+    /// whether it applies (`Err` leaves everything as it was).
+    fn change_admin_user(
+        &mut self,
+        name: &str,
+        kind: &'static str,
+        now_ms: u64,
+        actor: &str,
+        change: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Result<(), IssuerdError>>,
+    ) -> Result<(), IssuerdError> {
         let path = self.path.clone();
         let tx = self.tx()?;
-        let n = tx
-            .execute("DELETE FROM admin_users WHERE name = ?1", [name])
-            .map_err(IssuerdError::db(&path, "remove an admin user"))?;
-        if n == 0 {
-            return Err(IssuerdError::UnknownAdminUser(name.to_owned()));
-        }
+        change(&tx).map_err(IssuerdError::db(&path, "change an admin user"))??;
         audit::commit_with(
             tx,
             &path,
-            &NewAudit::new(now_ms, AuditSource::Admin, "admin_user_removed")
+            &NewAudit::new(now_ms, AuditSource::Admin, kind)
                 .actor(actor)
                 .detail(serde_json::json!({ "user": name })),
         )

@@ -71,6 +71,13 @@ pub async fn within<T>(secs: u64, what: &str, f: impl std::future::Future<Output
         .unwrap_or_else(|_| panic!("timed out after {secs} s waiting for {what}"))
 }
 
+/// Sleeps into the next second: LK-ISS-5 refuses requests timestamped before a restart's
+/// second.
+pub async fn next_second() {
+    let ms = now().0 % 1000;
+    tokio::time::sleep(Duration::from_millis(1000 - ms + 20)).await;
+}
+
 pub fn now() -> UnixMillis {
     latchkey_issuer::time::now()
 }
@@ -308,6 +315,34 @@ impl GuestPeer {
     pub async fn send(&self, payload: &[u8]) {
         let topic = topics::requests(PREFIX, &self.id());
         self.peer.publish(&topic, payload).await;
+    }
+}
+
+/// An issuer running on a provisioned state directory, with its lock and first guest
+/// connected to its broker and its events subscribed.
+pub struct Running {
+    pub issuer: IssuerdHandle,
+    pub url: String,
+    pub lock: LockPeer,
+    pub guest: GuestPeer,
+    pub events: broadcast::Receiver<IssuerEvent>,
+}
+
+impl Running {
+    pub async fn start(p: &Provisioned) -> Self {
+        init_logs();
+        let issuer = start_issuer(&p.state()).await;
+        let url = issuer.broker_url().to_owned();
+        let lock = LockPeer::connect(p, &url).await;
+        let guest = GuestPeer::connect(&p.bundle, &url).await;
+        let events = issuer.subscribe();
+        Self {
+            issuer,
+            url,
+            lock,
+            guest,
+            events,
+        }
     }
 }
 
