@@ -50,10 +50,10 @@ pub(super) fn run(store: &mut Store, cmd: AdminUserCmd) -> Result<(), IssuerdErr
                     .collect();
                 let text = serde_json::to_string_pretty(&v)
                     .map_err(|e| IssuerdError::Control(e.to_string()))?;
-                println!("{text}");
+                out!("{text}");
             } else {
                 for u in &users {
-                    println!(
+                    out!(
                         "{}  created {}  last login {}{}",
                         u.name,
                         show_ms(Some(u.created_at_ms)),

@@ -2,6 +2,15 @@
 //! calls [`main`]. What the read-only commands print is in [`show`]; admin users in
 //! [`admin_user`].
 
+/// `println!` that ignores a closed stdout (`latchkey-issuer audit | head`) instead of
+/// panicking: nothing is left to tell the reader.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod admin_user;
 mod show;
 mod values;
@@ -712,7 +721,7 @@ fn dispatch(cmd: Cmd, ctx: &Context) -> Result<(), IssuerdError> {
                 );
             }
             eprintln!("issuer key SHA-256 fingerprint:");
-            println!("{}", out.fingerprint);
+            out!("{}", out.fingerprint);
             Ok(())
         }
         Cmd::AddLock(a) => {
@@ -743,7 +752,7 @@ fn dispatch(cmd: Cmd, ctx: &Context) -> Result<(), IssuerdError> {
             let enrolled = enroll(state_dir, &opts)?;
             eprintln!("enrolled guest {}", enrolled.guest_id);
             hand_over(&enrolled, &files, terminal)?;
-            println!("{}", enrolled.guest_id);
+            out!("{}", enrolled.guest_id);
             Ok(())
         }
         Cmd::RevokeGrant(a) => {
@@ -753,7 +762,7 @@ fn dispatch(cmd: Cmd, ctx: &Context) -> Result<(), IssuerdError> {
                 OfflineRevocation::Grant(a.grant),
             )?;
             for r in &revoked.grants {
-                println!("revoked grant {} (lock {})", r.grant_id, r.lock_id);
+                out!("revoked grant {} (lock {})", r.grant_id, r.lock_id);
             }
             revoked.note();
             Ok(())
@@ -764,13 +773,13 @@ fn dispatch(cmd: Cmd, ctx: &Context) -> Result<(), IssuerdError> {
                 ControlRequest::RevokeGuest { guest_id: a.guest },
                 OfflineRevocation::Guest(a.guest),
             )?;
-            println!(
+            out!(
                 "revoked guest {} and {} live grant(s)",
                 a.guest,
                 revoked.grants.len()
             );
             for r in &revoked.grants {
-                println!("  grant {} (lock {})", r.grant_id, r.lock_id);
+                out!("  grant {} (lock {})", r.grant_id, r.lock_id);
             }
             revoked.note();
             Ok(())
@@ -803,9 +812,9 @@ fn dispatch(cmd: Cmd, ctx: &Context) -> Result<(), IssuerdError> {
                     ControlRequest::RevokeGrantsOf { guest_id: a.guest },
                     OfflineRevocation::GrantsOf(a.guest),
                 )?;
-                println!("revoked {} live grant(s)", revoked.grants.len());
+                out!("revoked {} live grant(s)", revoked.grants.len());
                 for r in &revoked.grants {
-                    println!("  grant {} (lock {})", r.grant_id, r.lock_id);
+                    out!("  grant {} (lock {})", r.grant_id, r.lock_id);
                 }
                 revoked.note();
             }
@@ -879,7 +888,7 @@ fn print_added_lock(what: &str, added: &crate::commands::AddedLock) {
         added.config_file.display(),
         added.fingerprint
     );
-    println!("{}", added.lock_id);
+    out!("{}", added.lock_id);
 }
 
 /// Tells where the bundle went, and draws its QR code on the terminal.

@@ -20,7 +20,7 @@ const RECENT_AUDIT: u32 = 10;
 
 fn json_out(v: &serde_json::Value) -> Result<(), IssuerdError> {
     let text = serde_json::to_string_pretty(v).map_err(|e| IssuerdError::Control(e.to_string()))?;
-    println!("{text}");
+    out!("{text}");
     Ok(())
 }
 
@@ -41,7 +41,7 @@ pub(super) fn list(ctx: &Context, json: bool) -> Result<(), IssuerdError> {
     if json {
         let text = serde_json::to_string_pretty(&status)
             .map_err(|e| IssuerdError::Control(e.to_string()))?;
-        println!("{text}");
+        out!("{text}");
     } else {
         print_status(&status);
     }
@@ -92,7 +92,7 @@ fn offline_status(store: &mut Store) -> Result<IssuerStatus, IssuerdError> {
 fn print_status(s: &IssuerStatus) {
     let now_s = time::now().secs();
     if s.started_at_s > 0 {
-        println!(
+        out!(
             "issuer: broker {} ({}), prefix {}, up {}",
             s.broker_url,
             s.mqtt,
@@ -100,16 +100,16 @@ fn print_status(s: &IssuerStatus) {
             human_duration(now_s.saturating_sub(s.started_at_s))
         );
     } else {
-        println!("issuer: not running (state {})", s.state_dir);
+        out!("issuer: not running (state {})", s.state_dir);
     }
-    println!("locks ({}):", s.locks.len());
+    out!("locks ({}):", s.locks.len());
     for l in &s.locks {
-        println!("  {l}");
+        out!("  {l}");
     }
-    println!("guests ({}):", s.guests.len());
+    out!("guests ({}):", s.guests.len());
     for g in &s.guests {
         let locks: Vec<String> = g.allowed_locks.iter().map(ToString::to_string).collect();
-        println!(
+        out!(
             "  {}{}{}  locks {}",
             g.guest_id,
             if g.name.is_empty() {
@@ -121,9 +121,9 @@ fn print_status(s: &IssuerStatus) {
             locks.join(",")
         );
     }
-    println!("live grants ({}):", s.live_grants.len());
+    out!("live grants ({}):", s.live_grants.len());
     for g in &s.live_grants {
-        println!(
+        out!(
             "  {}  lock {}  guest {}  session {}  expires in {}",
             g.grant_id,
             g.lock_id,
@@ -132,19 +132,21 @@ fn print_status(s: &IssuerStatus) {
             human_duration(g.not_after.saturating_sub(now_s))
         );
     }
-    println!(
+    out!(
         "revocations awaiting confirmation ({}):",
         s.pending_revocations.len()
     );
     for r in &s.pending_revocations {
-        println!(
+        out!(
             "  grant {}  lock {}  published {}x",
-            r.grant_id, r.lock_id, r.publishes
+            r.grant_id,
+            r.lock_id,
+            r.publishes
         );
     }
     if s.started_at_s > 0 {
         let c = &s.counters;
-        println!(
+        out!(
             "requests: {} granted, refused {:?}; events: {} verified, refused {:?}; \
              request cache {}",
             c.requests_accepted,
@@ -208,8 +210,8 @@ pub(super) fn guest(store: &Store, id: &GuestId, json: bool) -> Result<(), Issue
             "recent_audit": recent.iter().map(AuditEntry::to_json).collect::<Vec<_>>(),
         }));
     }
-    println!("guest        {}{}", g.guest_id, quoted(&g.name));
-    println!(
+    out!("guest        {}{}", g.guest_id, quoted(&g.name));
+    out!(
         "enrolled     {}   key version {}{}",
         show_ms(Some(g.created_at_ms)),
         g.key_version,
@@ -217,19 +219,19 @@ pub(super) fn guest(store: &Store, id: &GuestId, json: bool) -> Result<(), Issue
             .map(|t| format!(" (rotated {})", show_ms(Some(t))))
             .unwrap_or_default()
     );
-    println!(
+    out!(
         "revoked      {}",
         g.revoked_at_ms
             .map_or("no".to_owned(), |t| show_ms(Some(t)))
     );
-    println!(
+    out!(
         "last used    {}",
         g.last_used_ms
             .map_or("never".to_owned(), |t| show_ms(Some(t)))
     );
-    println!("access ({}):", rules.len());
+    out!("access ({}):", rules.len());
     for (r, u) in rules.iter().zip(&usages) {
-        println!(
+        out!(
             "  lock {}  {}  (unlocks: {} confirmed, {} outstanding)",
             r.lock_id,
             rule_text(r),
@@ -276,32 +278,32 @@ pub(super) fn lock(store: &Store, id: &LockId, json: bool) -> Result<(), Issuerd
             "recent_audit": recent.iter().map(AuditEntry::to_json).collect::<Vec<_>>(),
         }));
     }
-    println!("lock         {}{}", l.lock_id, quoted(&l.name));
-    println!("time zone    {}", l.timezone);
-    println!(
+    out!("lock         {}{}", l.lock_id, quoted(&l.name));
+    out!("time zone    {}", l.timezone);
+    out!(
         "position     {}",
         l.coordinates
             .map_or("-".to_owned(), |(a, b)| format!("{a}, {b}"))
     );
-    println!("key          SHA-256 {fingerprint}");
-    println!(
+    out!("key          SHA-256 {fingerprint}");
+    out!(
         "registered   {}{}",
         show_ms(Some(l.created_at_ms)),
         l.key_rotated_at_ms
             .map(|t| format!(" (key rotated {})", show_ms(Some(t))))
             .unwrap_or_default()
     );
-    println!(
+    out!(
         "last seen    {}",
         l.last_seen_ms
             .map_or("never".to_owned(), |t| show_ms(Some(t)))
     );
     if let Some(s) = &l.last_status_json {
-        println!("last status  {s}");
+        out!("last status  {s}");
     }
-    println!("access ({}):", rules.len());
+    out!("access ({}):", rules.len());
     for r in &rules {
-        println!("  guest {}  {}", r.guest_id, rule_text(r));
+        out!("  guest {}  {}", r.guest_id, rule_text(r));
     }
     print_grants(&grants, now_s, false);
     print_recent(&recent);
@@ -367,7 +369,7 @@ fn grant_json(g: &GrantRecord) -> serde_json::Value {
 }
 
 fn print_grants(grants: &[GrantRecord], now_s: u64, by_lock: bool) {
-    println!("recent grants ({}):", grants.len());
+    out!("recent grants ({}):", grants.len());
     for g in grants {
         let state = if let Some(t) = g.revoked_at_ms {
             format!(
@@ -392,17 +394,20 @@ fn print_grants(grants: &[GrantRecord], now_s: u64, by_lock: bool) {
                 g.guest_id.map_or("?".to_owned(), |x| x.to_string())
             )
         };
-        println!(
+        out!(
             "  {}  {}  {}  unlocks {}",
-            g.grant_id, other, state, g.unlocks
+            g.grant_id,
+            other,
+            state,
+            g.unlocks
         );
     }
 }
 
 fn print_recent(entries: &[AuditEntry]) {
-    println!("recent audit ({}):", entries.len());
+    out!("recent audit ({}):", entries.len());
     for e in entries {
-        println!("  {}", audit_line(e));
+        out!("  {}", audit_line(e));
     }
 }
 
@@ -427,7 +432,7 @@ pub(super) fn audit(store: &Store, a: &AuditArgs) -> Result<(), IssuerdError> {
     }
     let total = store.audit_count(&filter)?;
     for e in &entries {
-        println!("{}", audit_line(e));
+        out!("{}", audit_line(e));
     }
     eprintln!(
         "{} of {} matching entr{} (newest first{})",
@@ -487,7 +492,7 @@ pub(super) fn alerts(store: &Store, a: &AlertsArgs) -> Result<(), IssuerdError> 
         ));
     }
     for x in &list {
-        println!(
+        out!(
             "{}  {}  {}  score {:.2}  {}{}{}  {}",
             show_ms(Some(x.at_ms)),
             x.alert_id,
