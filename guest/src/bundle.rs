@@ -118,6 +118,14 @@ pub enum BundleError {
     /// A lock is listed twice.
     #[error("enrollment bundle field \"locks\" lists lock {0} twice")]
     DuplicateLock(LockId),
+    /// No readable QR code in an image.
+    #[error("cannot read an enrollment QR code from {}: {detail}", path.display())]
+    QrImage {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
     /// `company_id` is not a 16-bit company identifier.
     #[error(
         "enrollment bundle field \"company_id\" must be an integer in 0..=65535 or a \
@@ -245,24 +253,15 @@ impl EnrollmentBundle {
     /// Reads and parses a bundle file, refusing one that group or others can read.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, BundleError> {
         let path = path.as_ref();
-        let text = read_private(path, MAX_BUNDLE_LEN).map_err(|e| match e {
-            ReadPrivateError::Io(source) => BundleError::Read {
-                path: path.to_owned(),
-                source,
-            },
-            ReadPrivateError::NotPrivate(mode) => BundleError::NotPrivate {
-                path: path.to_owned(),
-                mode,
-            },
-            ReadPrivateError::NotAFile => BundleError::NotAFile {
-                path: path.to_owned(),
-            },
-            ReadPrivateError::TooLarge(len) => BundleError::TooLarge {
-                len,
-                max: MAX_BUNDLE_LEN,
-            },
-        })?;
+        let text =
+            read_private(path, MAX_BUNDLE_LEN).map_err(|e| read_error(path, e, MAX_BUNDLE_LEN))?;
         Self::parse(&text)
+    }
+
+    /// Reads the bundle from a PNG of its QR code (`latchkey-issuer enroll-guest
+    /// --qr-png`), refusing an image that group or others can read.
+    pub fn load_qr_png(path: impl AsRef<Path>) -> Result<Self, BundleError> {
+        Self::parse(&crate::qr::read_qr_png(path.as_ref())?)
     }
 
     /// Writes the bundle to `path`, mode 0600, atomically (temporary file, fsync, rename).
@@ -338,6 +337,24 @@ impl fmt::Debug for EnrollmentBundle {
             .field("locks", &self.locks)
             .field("company_id", &self.company_id)
             .finish()
+    }
+}
+
+/// A private file's read error as a bundle error.
+pub(crate) fn read_error(path: &Path, e: ReadPrivateError, max: u64) -> BundleError {
+    match e {
+        ReadPrivateError::Io(source) => BundleError::Read {
+            path: path.to_owned(),
+            source,
+        },
+        ReadPrivateError::NotPrivate(mode) => BundleError::NotPrivate {
+            path: path.to_owned(),
+            mode,
+        },
+        ReadPrivateError::NotAFile => BundleError::NotAFile {
+            path: path.to_owned(),
+        },
+        ReadPrivateError::TooLarge(len) => BundleError::TooLarge { len, max },
     }
 }
 

@@ -40,6 +40,7 @@ mod grant_store;
 mod guestd;
 mod options;
 mod private_file;
+pub mod qr;
 mod report;
 mod rng;
 

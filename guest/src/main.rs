@@ -66,14 +66,19 @@ enum Command {
         #[arg(
             long,
             value_name = "FILE",
-            conflicts_with = "text",
-            required_unless_present = "text"
+            conflicts_with_all = ["text", "qr_image"],
+            required_unless_present_any = ["text", "qr_image"]
         )]
         bundle: Option<PathBuf>,
-        /// The bundle's JSON text, or `-` to read it from stdin. Text given on the command
-        /// line is visible to other local users (ps, shell history): prefer `-` or --bundle.
-        #[arg(long, value_name = "JSON")]
+        /// The bundle's JSON text (as in the enrollment QR code), or `-` to read it from
+        /// stdin. Text given on the command line is visible to other local users (ps, shell
+        /// history): prefer `-`, --bundle or --qr-image.
+        #[arg(long, value_name = "JSON", conflicts_with = "qr_image")]
         text: Option<String>,
+        /// A PNG of the enrollment QR code (`latchkey-issuer enroll-guest --qr-png`; must be
+        /// mode 0600: it holds the secret key).
+        #[arg(long, value_name = "FILE.png")]
+        qr_image: Option<PathBuf>,
         /// State directory [default: ./guest-state, or state_dir from the config file].
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
@@ -190,9 +195,10 @@ async fn run(cli: Cli) -> Result<(), Exit> {
         Command::Enroll {
             bundle,
             text,
+            qr_image,
             state_dir,
             force,
-        } => enroll(&cfg, bundle, text, state_dir, force),
+        } => enroll(&cfg, bundle, text, qr_image, state_dir, force),
         Command::Show { state_dir, bundle } => {
             let bundle = load_bundle(&cfg, state_dir, bundle)?;
             print_enrollment(&bundle);
@@ -266,12 +272,14 @@ fn enroll(
     cfg: &ConfigFile,
     bundle: Option<PathBuf>,
     text: Option<String>,
+    qr_image: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     force: bool,
 ) -> Result<(), Exit> {
-    let parsed = match (bundle, text) {
-        (Some(path), _) => EnrollmentBundle::load(&path).map_err(Exit::usage)?,
-        (None, Some(t)) if t == "-" => {
+    let parsed = match (bundle, text, qr_image) {
+        (Some(path), _, _) => EnrollmentBundle::load(&path).map_err(Exit::usage)?,
+        (None, _, Some(image)) => EnrollmentBundle::load_qr_png(&image).map_err(Exit::usage)?,
+        (None, Some(t), None) if t == "-" => {
             let mut s = Zeroizing::new(String::new());
             std::io::stdin()
                 .take(latchkey_guest::bundle::MAX_BUNDLE_LEN + 1)
@@ -279,11 +287,15 @@ fn enroll(
                 .map_err(|e| Exit::usage(format!("cannot read the bundle from stdin: {e}")))?;
             EnrollmentBundle::parse(&s).map_err(Exit::usage)?
         }
-        (None, Some(t)) => {
+        (None, Some(t), None) => {
             let t = Zeroizing::new(t);
             EnrollmentBundle::parse(&t).map_err(Exit::usage)?
         }
-        (None, None) => return Err(Exit::usage("give --bundle FILE or --text JSON")),
+        (None, None, None) => {
+            return Err(Exit::usage(
+                "give --bundle FILE, --qr-image FILE.png or --text JSON",
+            ));
+        }
     };
     let dir = state_dir.unwrap_or_else(|| cfg.state_dir());
     let target = dir.join(BUNDLE_FILE);

@@ -24,6 +24,21 @@ pub(crate) enum ReadPrivateError {
 /// Reads a UTF-8 file of at most `max` bytes, refusing one that group or others can read.
 /// The mode is checked on the opened file, so a swap between check and read is harmless.
 pub(crate) fn read_private(path: &Path, max: u64) -> Result<Zeroizing<String>, ReadPrivateError> {
+    let bytes = read_private_bytes(path, max)?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+        Err(e) => Err(ReadPrivateError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            e,
+        ))),
+    }
+}
+
+/// [`read_private`] for any bytes (an image of a QR code).
+pub(crate) fn read_private_bytes(
+    path: &Path,
+    max: u64,
+) -> Result<Zeroizing<Vec<u8>>, ReadPrivateError> {
     let file = File::open(path).map_err(ReadPrivateError::Io)?;
     let meta = file.metadata().map_err(ReadPrivateError::Io)?;
     if !meta.is_file() {
@@ -36,17 +51,15 @@ pub(crate) fn read_private(path: &Path, max: u64) -> Result<Zeroizing<String>, R
     if meta.len() > max {
         return Err(ReadPrivateError::TooLarge(meta.len()));
     }
-    let mut text = Zeroizing::new(String::with_capacity(
-        usize::try_from(meta.len()).unwrap_or(0),
-    ));
+    let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0)));
     // `take` bounds a file that grew after the metadata was read.
     file.take(max + 1)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(ReadPrivateError::Io)?;
-    if text.len() as u64 > max {
-        return Err(ReadPrivateError::TooLarge(text.len() as u64));
+    if bytes.len() as u64 > max {
+        return Err(ReadPrivateError::TooLarge(bytes.len() as u64));
     }
-    Ok(text)
+    Ok(bytes)
 }
 
 /// Writes `bytes` to `path` with mode 0600: a temporary file in the same directory, fsync,

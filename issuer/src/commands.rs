@@ -1,26 +1,29 @@
-//! The offline commands: `keygen`, `add-lock` and `enroll-guest`. They are plain functions
+//! The offline commands on the issuer and its locks: `keygen`, `add-lock`,
+//! `rotate-lock-key` and `set-lock` (guests: [`crate::enroll`]). They are plain functions
 //! so that tests and the demo call them without a subprocess. Each writes its files
-//! atomically with the modes of the design and updates `registry.json` under its lock; a
-//! running daemon notices the new registry by itself.
+//! atomically with the modes of the design and records the change in the registry
+//! (`registry.db`) in one transaction; a running daemon notices it by itself.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use latchkey::LockId;
 use latchkey::constants::DEFAULT_COMPANY_ID;
-use latchkey::crypto::EnrollmentKey;
 use latchkey::crypto::rsa::{RsaPrivateKey, RsaPublicKey};
-use latchkey::{GuestId, LockId};
 use latchkey_transport::mqtt::MqttUrl;
-use zeroize::Zeroizing;
 
 use crate::error::IssuerdError;
 use crate::fsutil::{self, FileLock, PRIVATE_FILE, PUBLIC_FILE};
 use crate::keys;
-use crate::rng::{Csprng, os_rng};
-use crate::state::{EnrolledGuest, RegisteredLock, Registry, StatePaths, encode_key_hex};
+use crate::rng::os_rng;
+use crate::state::StatePaths;
+use crate::store::kek::create_kek_file;
+use crate::store::{KekSource, LockUpdate, NewLock, OpenMode, Store};
+use crate::time;
 
 /// RSA modulus size used when none is given.
 pub const DEFAULT_RSA_BITS: usize = 2048;
+/// The audit trail's actor for changes made by these commands.
+pub const ACTOR_CLI: &str = "cli";
 
 /// Options of [`keygen_with`].
 #[derive(Debug, Clone)]
@@ -29,6 +32,8 @@ pub struct KeygenOptions {
     pub bits: usize,
     /// Replace an existing issuer key (every lock must then be given the new public key).
     pub force: bool,
+    /// The registry's key-encryption key; a missing KEK file is created (never replaced).
+    pub kek: KekSource,
 }
 
 impl Default for KeygenOptions {
@@ -36,6 +41,7 @@ impl Default for KeygenOptions {
         Self {
             bits: DEFAULT_RSA_BITS,
             force: false,
+            kek: KekSource::Auto,
         }
     }
 }
@@ -51,9 +57,15 @@ pub struct KeygenOutput {
     pub key_file: PathBuf,
     /// `issuer.pub.pem` (0644).
     pub pub_file: PathBuf,
+    /// The key-encryption key file, when this run created it (0600).
+    pub kek_file_created: Option<PathBuf>,
+    /// The registry database.
+    pub registry: PathBuf,
 }
 
-/// Generates the issuer's signing key in `state_dir` (2048 bits; refuses to replace one).
+/// Generates the issuer's signing key in `state_dir` (2048 bits; refuses to replace one),
+/// the registry's key-encryption key `STATE_DIR/kek.key` unless there is one, and the
+/// registry.
 pub fn keygen(state_dir: &Path) -> Result<KeygenOutput, IssuerdError> {
     keygen_with(state_dir, &KeygenOptions::default())
 }
@@ -74,6 +86,16 @@ pub fn keygen_with(state_dir: &Path, opts: &KeygenOptions) -> Result<KeygenOutpu
         return Err(IssuerdError::AlreadyExists { path: key_file });
     }
     let mut rng = os_rng()?;
+    // The KEK and the registry first: a wrong KEK must fail before a key is replaced.
+    let mut kek_file_created = None;
+    if !paths.registry_db().exists()
+        && let Some(f) = opts.kek.file(paths.dir())
+        && !f.exists()
+    {
+        create_kek_file(&f, &mut rng)?;
+        kek_file_created = Some(f);
+    }
+    let store = Store::open(&paths, &opts.kek, OpenMode::Create)?;
     let key = RsaPrivateKey::generate_with(crate::keys::rsa_provider(), &mut rng, opts.bits)
         .map_err(IssuerdError::Key)?;
     let public_key = key.public_key();
@@ -93,13 +115,15 @@ pub fn keygen_with(state_dir: &Path, opts: &KeygenOptions) -> Result<KeygenOutpu
         public_key,
         key_file,
         pub_file,
+        kek_file_created,
+        registry: store.path().to_owned(),
     })
 }
 
-/// Options of [`add_lock_with`].
+/// Options of [`add_lock_with`] and [`rotate_lock_key`].
 #[derive(Debug, Clone)]
 pub struct AddLockOptions {
-    /// The lock's id; random if `None`.
+    /// The lock's id; random if `None` (required by [`rotate_lock_key`]).
     pub lock_id: Option<LockId>,
     /// Where the lock's files go (created mode 0700).
     pub out_dir: PathBuf,
@@ -111,6 +135,14 @@ pub struct AddLockOptions {
     pub company_id: u16,
     /// Re-key an already registered lock and overwrite existing files.
     pub force: bool,
+    /// A name for people ("front door").
+    pub name: String,
+    /// IANA time zone of the lock's site (its schedules are local time).
+    pub timezone: String,
+    /// Latitude and longitude in degrees (anomaly detection: travel between locks).
+    pub coordinates: Option<(f64, f64)>,
+    /// The registry's key-encryption key.
+    pub kek: KekSource,
 }
 
 impl AddLockOptions {
@@ -123,6 +155,10 @@ impl AddLockOptions {
             bits: DEFAULT_RSA_BITS,
             company_id: DEFAULT_COMPANY_ID,
             force: false,
+            name: String::new(),
+            timezone: "UTC".to_owned(),
+            coordinates: None,
+            kek: KekSource::Auto,
         }
     }
 }
@@ -160,16 +196,65 @@ pub fn add_lock_with(state_dir: &Path, opts: &AddLockOptions) -> Result<AddedLoc
     let paths = StatePaths::new(state_dir);
     check_broker_url(&opts.broker_url)?;
     let issuer_pub_pem = read_issuer_pub(&paths)?;
+    let mut store = Store::open(&paths, &opts.kek, OpenMode::Create)?;
     let mut rng = os_rng()?;
     let lock_id = opts.lock_id.unwrap_or_else(|| LockId::random(&mut rng));
     // Cheap checks first: key generation takes a second.
-    if !opts.force
-        && Registry::load(&paths.registry())?
-            .locks
-            .contains_key(&lock_id)
-    {
+    if !opts.force && store.lock(&lock_id)?.is_some() {
         return Err(IssuerdError::LockExists(lock_id));
     }
+    let (added, public_key) = write_lock_files(opts, lock_id, &issuer_pub_pem)?;
+    let lock = NewLock {
+        lock_id,
+        public_key,
+        name: opts.name.clone(),
+        timezone: opts.timezone.clone(),
+        coordinates: opts.coordinates,
+    };
+    store.add_lock(&lock, opts.force, time::now().0, ACTOR_CLI)?;
+    Ok(added)
+}
+
+/// Gives the registered lock `opts.lock_id` a new key pair and writes its new files to
+/// `opts.out_dir` (existing ones only with `force`). Its id, description and access rules
+/// stay; grants issued before are wrapped to the old key, so install the new files on the
+/// lock at once. `opts.name`, `timezone` and `coordinates` are not used.
+pub fn rotate_lock_key(state_dir: &Path, opts: &AddLockOptions) -> Result<AddedLock, IssuerdError> {
+    let paths = StatePaths::new(state_dir);
+    check_broker_url(&opts.broker_url)?;
+    let Some(lock_id) = opts.lock_id else {
+        return Err(IssuerdError::invalid(
+            "rotate-lock-key",
+            "name the lock (--lock HEX)",
+        ));
+    };
+    let issuer_pub_pem = read_issuer_pub(&paths)?;
+    let mut store = Store::open(&paths, &opts.kek, OpenMode::Existing)?;
+    if store.lock(&lock_id)?.is_none() {
+        return Err(IssuerdError::LockNotRegistered(lock_id));
+    }
+    let (added, public_key) = write_lock_files(opts, lock_id, &issuer_pub_pem)?;
+    store.rotate_lock_key(&lock_id, &public_key, time::now().0, ACTOR_CLI)?;
+    Ok(added)
+}
+
+/// Changes a lock's name, time zone or position.
+pub fn update_lock(
+    state_dir: &Path,
+    kek: &KekSource,
+    lock_id: &LockId,
+    update: &LockUpdate,
+) -> Result<(), IssuerdError> {
+    let mut store = Store::open(&StatePaths::new(state_dir), kek, OpenMode::Existing)?;
+    store.update_lock(lock_id, update, time::now().0, ACTOR_CLI)
+}
+
+/// Generates the lock's key and writes its three files.
+fn write_lock_files(
+    opts: &AddLockOptions,
+    lock_id: LockId,
+    issuer_pub_pem: &str,
+) -> Result<(AddedLock, RsaPublicKey), IssuerdError> {
     fsutil::ensure_private_dir(&opts.out_dir, false)?;
     let out_dir = absolute(&opts.out_dir)?;
     let key_file = out_dir.join("lock.key.pem");
@@ -182,7 +267,7 @@ pub fn add_lock_with(state_dir: &Path, opts: &AddLockOptions) -> Result<AddedLoc
             }
         }
     }
-
+    let mut rng = os_rng()?;
     let key = RsaPrivateKey::generate_with(crate::keys::rsa_provider(), &mut rng, opts.bits)
         .map_err(IssuerdError::Key)?;
     let public_key = key.public_key();
@@ -201,154 +286,19 @@ pub fn add_lock_with(state_dir: &Path, opts: &AddLockOptions) -> Result<AddedLoc
     )?;
     fsutil::write_atomic(&issuer_pub_file, issuer_pub_pem.as_bytes(), PUBLIC_FILE)?;
     fsutil::write_atomic(&config_file, lock_toml.as_bytes(), PRIVATE_FILE)?;
-
-    Registry::update(&paths, |reg| {
-        if !opts.force && reg.locks.contains_key(&lock_id) {
-            return Err(IssuerdError::LockExists(lock_id));
-        }
-        reg.locks.insert(
+    Ok((
+        AddedLock {
             lock_id,
-            RegisteredLock {
-                public_key: public_key.clone(),
-            },
-        );
-        Ok(())
-    })?;
-    Ok(AddedLock {
-        lock_id,
-        key_file,
-        issuer_pub_file,
-        config_file,
-        fingerprint: keys::fingerprint(&public_key)?,
-    })
+            key_file,
+            issuer_pub_file,
+            config_file,
+            fingerprint: keys::fingerprint(&public_key)?,
+        },
+        public_key,
+    ))
 }
 
-/// Options of [`enroll_guest_with`].
-#[derive(Debug, Clone)]
-pub struct EnrollGuestOptions {
-    /// The guest's id; random if `None`.
-    pub guest_id: Option<GuestId>,
-    /// The locks it may request grants for (at least one, all registered).
-    pub locks: Vec<LockId>,
-    /// The enrollment bundle to write (0600).
-    pub out_file: PathBuf,
-    /// The broker URL written into the bundle.
-    pub broker_url: String,
-    /// Company id written into the bundle.
-    pub company_id: u16,
-    /// Re-enroll an enrolled guest (new key) and overwrite an existing bundle.
-    pub force: bool,
-}
-
-impl EnrollGuestOptions {
-    /// Defaults for everything but the locks, the bundle path and the broker.
-    pub fn new(
-        locks: Vec<LockId>,
-        out_file: impl Into<PathBuf>,
-        broker_url: impl Into<String>,
-    ) -> Self {
-        Self {
-            guest_id: None,
-            locks,
-            out_file: out_file.into(),
-            broker_url: broker_url.into(),
-            company_id: DEFAULT_COMPANY_ID,
-            force: false,
-        }
-    }
-}
-
-/// Enrolls a guest: generates its enrollment key, writes the enrollment bundle `out_file`
-/// (mode 0600, JSON) and registers the guest with its allowed locks. Returns the guest id.
-pub fn enroll_guest(
-    state_dir: &Path,
-    guest_id: Option<GuestId>,
-    locks: &[LockId],
-    out_file: &Path,
-    broker_url: &str,
-) -> Result<GuestId, IssuerdError> {
-    let mut opts = EnrollGuestOptions::new(locks.to_vec(), out_file, broker_url);
-    opts.guest_id = guest_id;
-    enroll_guest_with(state_dir, &opts)
-}
-
-/// [`enroll_guest`] with options.
-pub fn enroll_guest_with(
-    state_dir: &Path,
-    opts: &EnrollGuestOptions,
-) -> Result<GuestId, IssuerdError> {
-    let paths = StatePaths::new(state_dir);
-    check_broker_url(&opts.broker_url)?;
-    if opts.locks.is_empty() {
-        return Err(IssuerdError::NoLocks);
-    }
-    fsutil::ensure_private_dir(paths.dir(), true)?;
-    let mut rng: Csprng = os_rng()?;
-    let guest_id = opts.guest_id.unwrap_or_else(|| GuestId::random(&mut rng));
-    let allowed: BTreeSet<LockId> = opts.locks.iter().copied().collect();
-    if opts.out_file.exists() && !opts.force {
-        return Err(IssuerdError::AlreadyExists {
-            path: opts.out_file.clone(),
-        });
-    }
-    let key = EnrollmentKey::random(&mut rng);
-
-    Registry::update(&paths, |reg| {
-        let unknown: Vec<String> = allowed
-            .iter()
-            .filter(|l| !reg.locks.contains_key(l))
-            .map(ToString::to_string)
-            .collect();
-        if !unknown.is_empty() {
-            return Err(IssuerdError::UnknownLocks(unknown.join(", ")));
-        }
-        if !opts.force && reg.guests.contains_key(&guest_id) {
-            return Err(IssuerdError::GuestExists(guest_id));
-        }
-        // The bundle is written before the registry, so a registered guest always has one.
-        write_bundle(opts, guest_id, &key, &allowed)?;
-        reg.guests.insert(
-            guest_id,
-            EnrolledGuest {
-                enrollment_key: key.clone(),
-                allowed_locks: allowed.clone(),
-                revoked: false,
-            },
-        );
-        Ok(())
-    })?;
-    Ok(guest_id)
-}
-
-fn write_bundle(
-    opts: &EnrollGuestOptions,
-    guest_id: GuestId,
-    key: &EnrollmentKey,
-    locks: &BTreeSet<LockId>,
-) -> Result<(), IssuerdError> {
-    if let Some(parent) = opts.out_file.parent()
-        && !parent.as_os_str().is_empty()
-    {
-        fsutil::ensure_private_dir(parent, false)?;
-    }
-    let key_hex = encode_key_hex(key);
-    let bundle = serde_json::json!({
-        "latchkey_enrollment": 1,
-        "guest_id": guest_id.to_string(),
-        "enrollment_key": key_hex.as_str(),
-        "broker_url": opts.broker_url,
-        "locks": locks.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "company_id": opts.company_id,
-    });
-    let mut text = Zeroizing::new(
-        serde_json::to_string_pretty(&bundle)
-            .map_err(|e| IssuerdError::Config(format!("bundle encoding: {e}")))?,
-    );
-    text.push('\n');
-    fsutil::write_atomic(&opts.out_file, text.as_bytes(), PRIVATE_FILE)
-}
-
-fn check_broker_url(url: &str) -> Result<(), IssuerdError> {
+pub(crate) fn check_broker_url(url: &str) -> Result<(), IssuerdError> {
     MqttUrl::parse(url)
         .map(|_| ())
         .map_err(|source| IssuerdError::BrokerUrl {

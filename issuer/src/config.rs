@@ -12,6 +12,8 @@ use serde::Deserialize;
 
 use crate::commands::redact_url;
 use crate::error::IssuerdError;
+use crate::store::KekSource;
+use crate::store::kek::KEK_ENV;
 
 /// The stable MQTT client id of the issuer (its persistent session on the broker).
 pub const DEFAULT_CLIENT_ID: &str = "latchkey-issuer";
@@ -25,6 +27,8 @@ pub const DEFAULT_REVOCATION_RETRY: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_GRANT_VALIDITY_S: u64 = 3_600;
 /// Issuer default for how many live grants are tracked (spec §9).
 pub const DEFAULT_MAX_LIVE_GRANTS: usize = 1_000_000;
+/// How long audit entries are kept by default.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 365;
 
 /// Which MQTT broker the issuer uses.
 #[derive(Debug, Clone)]
@@ -70,6 +74,10 @@ pub struct IssuerOptions {
     pub subscribe_timeout: Duration,
     /// Seed of the CSPRNG; `None` (production) seeds it from the operating system.
     pub rng_seed: Option<[u8; 32]>,
+    /// The registry's key-encryption key.
+    pub kek: KekSource,
+    /// Audit entries older than this are deleted (hourly).
+    pub audit_retention: Duration,
 }
 
 impl IssuerOptions {
@@ -90,6 +98,8 @@ impl IssuerOptions {
             revocation_retry: DEFAULT_REVOCATION_RETRY,
             subscribe_timeout: Duration::from_secs(10),
             rng_seed: None,
+            kek: KekSource::Auto,
+            audit_retention: Duration::from_secs(DEFAULT_AUDIT_RETENTION_DAYS * 86_400),
         }
     }
 }
@@ -128,6 +138,9 @@ pub enum LogFormat {
 pub struct FileConfig {
     /// `state_dir`.
     pub state_dir: Option<PathBuf>,
+    /// `kek_file`: the registry's key-encryption key (64 hex digits or 32 raw bytes, mode
+    /// 0600). [default: `LATCHKEY_ISSUER_KEK`, else `STATE_DIR/kek.key`]
+    pub kek_file: Option<PathBuf>,
     /// `log_format = "human" | "json"`.
     pub log_format: Option<LogFormat>,
     /// `topic_prefix`.
@@ -177,6 +190,8 @@ pub struct TunablesSection {
     pub max_live_grants: Option<usize>,
     /// First revocation re-publish interval, seconds.
     pub revocation_retry_s: Option<u64>,
+    /// Days audit entries are kept.
+    pub audit_retention_days: Option<u64>,
 }
 
 impl FileConfig {
@@ -194,6 +209,7 @@ impl FileConfig {
             }
         };
         rebase(&mut cfg.state_dir);
+        rebase(&mut cfg.kek_file);
         rebase(&mut cfg.broker.ca_file);
         rebase(&mut cfg.broker.cert_file);
         rebase(&mut cfg.broker.key_file);
@@ -230,6 +246,23 @@ pub struct RunOverrides {
     pub max_live_grants: Option<usize>,
     /// `--revocation-retry-s`.
     pub revocation_retry_s: Option<u64>,
+    /// `--kek-file`.
+    pub kek_file: Option<PathBuf>,
+}
+
+/// Where the key-encryption key comes from: `--kek-file`, else `LATCHKEY_ISSUER_KEK`, else
+/// the config file's `kek_file`, else `STATE_DIR/kek.key`.
+pub fn resolve_kek(flag: Option<&Path>, file: &FileConfig) -> KekSource {
+    if let Some(p) = flag {
+        return KekSource::File(p.to_owned());
+    }
+    if std::env::var_os(KEK_ENV).is_some() {
+        return KekSource::Auto;
+    }
+    match &file.kek_file {
+        Some(p) => KekSource::File(p.clone()),
+        None => KekSource::Auto,
+    }
 }
 
 /// The `--broker` value that selects the embedded broker even if the file names a URL.
@@ -266,6 +299,15 @@ pub fn resolve_run(
         .max_live_grants
         .or(t.max_live_grants)
         .unwrap_or(o.max_live_grants);
+    o.kek = resolve_kek(flags.kek_file.as_deref(), file);
+    if let Some(days) = t.audit_retention_days {
+        if !(1..=36_500).contains(&days) {
+            return Err(IssuerdError::Config(format!(
+                "audit_retention_days = {days}: it must be within 1..=36500"
+            )));
+        }
+        o.audit_retention = Duration::from_secs(days * 86_400);
+    }
     if let Some(s) = flags.revocation_retry_s.or(t.revocation_retry_s) {
         if s == 0 {
             return Err(IssuerdError::Config(

@@ -6,6 +6,8 @@
 //! ← {"ok":true,"revoked":[{"grant_id":"…","lock_id":"…"}]}
 //! → {"cmd":"revoke_guest","guest_id":"<32 hex>"}
 //! ← {"ok":true,"revoked":[…every live grant of the guest…]}
+//! → {"cmd":"revoke_grants_of","guest_id":"<32 hex>"}   (the enrollment stays)
+//! ← {"ok":true,"revoked":[…]}
 //! → {"cmd":"status"}
 //! ← {"ok":true,"status":{…}}
 //! ← {"ok":false,"error":"grant … is not live (unknown, expired or already revoked)"}
@@ -57,6 +59,12 @@ pub enum ControlRequest {
         #[serde(with = "hexid")]
         guest_id: GuestId,
     },
+    /// Revoke every live grant of a guest, keeping its enrollment (after a key rotation).
+    RevokeGrantsOf {
+        /// The guest.
+        #[serde(with = "hexid")]
+        guest_id: GuestId,
+    },
     /// The issuer's status.
     Status,
 }
@@ -92,6 +100,10 @@ impl ControlReply {
 pub(crate) enum Command {
     RevokeGrant(GrantId, oneshot::Sender<Result<RevokedGrant, IssuerdError>>),
     RevokeGuest(
+        GuestId,
+        oneshot::Sender<Result<Vec<RevokedGrant>, IssuerdError>>,
+    ),
+    RevokeGrantsOf(
         GuestId,
         oneshot::Sender<Result<Vec<RevokedGrant>, IssuerdError>>,
     ),
@@ -255,6 +267,17 @@ async fn execute(commands: &mpsc::Sender<Command>, req: ControlRequest) -> Contr
         ControlRequest::RevokeGuest { guest_id } => {
             info!(guest = %guest_id, "control: revoke guest");
             match ask(commands, |tx| Command::RevokeGuest(guest_id, tx)).await {
+                Ok(r) => ControlReply {
+                    ok: true,
+                    revoked: Some(r),
+                    ..Default::default()
+                },
+                Err(e) => ControlReply::error(e),
+            }
+        }
+        ControlRequest::RevokeGrantsOf { guest_id } => {
+            info!(guest = %guest_id, "control: revoke the guest's grants");
+            match ask(commands, |tx| Command::RevokeGrantsOf(guest_id, tx)).await {
                 Ok(r) => ControlReply {
                     ok: true,
                     revoked: Some(r),

@@ -2,14 +2,12 @@
 //! commands and a timer at the core's `poll_timeout`; a second task publishes in order; a
 //! third serves the control socket. No protocol decision is made here.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use latchkey::frame::{EventKind, LockEvent, RevocationView};
-use latchkey::{
-    EventId, GrantId, GuestId, Issuer, IssuerConfig, LockId, Reason, UnixMillis, topics,
-};
+use latchkey::frame::{EventKind, LockEvent};
+use latchkey::{GrantId, GuestId, Issuer, IssuerConfig, LockId, Reason, UnixMillis, topics};
 use latchkey_transport::broker::EmbeddedBroker;
 use latchkey_transport::mqtt::{ConnectionState, Incoming, MqttClient, MqttConfig, MqttUrl, QoS};
 use rand_core::Rng;
@@ -21,13 +19,17 @@ use tracing::{debug, error, info, warn};
 use crate::config::{BrokerChoice, IssuerOptions, connectable, validate_prefix};
 use crate::control::{self, Command};
 use crate::error::IssuerdError;
-use crate::fsutil::{self, FileLock, FileStamp};
+use crate::fsutil::{self, FileLock};
 use crate::keys;
 use crate::rng::{Csprng, os_rng, seeded_rng};
-use crate::state::{self, PendingRevocation, Registry, StatePaths};
+use crate::state::StatePaths;
 use crate::status::{
     Counters, GrantSummary, GuestSummary, IssuerEvent, IssuerStatus, PendingRevocationSummary,
     RevokedGrant,
+};
+use crate::store::{
+    AuditSource, NewAudit, NewGrant, OpenMode, PendingRevocation, RegistrySnapshot, Store,
+    event_kind_name, kinds,
 };
 use crate::time;
 
@@ -37,8 +39,10 @@ const REVOCATION_RETRY_CAP: Duration = Duration::from_secs(15 * 60);
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Publications waiting for the MQTT client; beyond it they are dropped (and counted).
 const OUTBOX_CAPACITY: usize = 4096;
-/// Event ids remembered to recognise a QoS 1 redelivery.
-const RECENT_EVENTS: usize = 4096;
+/// How often old audit entries are pruned.
+const AUDIT_PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+/// The actor of changes requested over the control socket.
+const ACTOR_CONTROL: &str = "control";
 /// How long shutdown waits for queued publications to reach the MQTT client.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -80,31 +84,30 @@ impl Issuerd {
         let mut issuer = Issuer::new(cfg)
             .map_err(|e| IssuerdError::Config(format!("{e} (see `latchkey-issuer run --help`)")))?;
 
-        let registry = Registry::load(&paths.registry())?;
-        let registry_stamp = fsutil::stamp(&paths.registry());
-        apply_registry(&mut issuer, &registry);
+        let mut store = Store::open(&paths, &opts.kek, OpenMode::Create)?;
+        let mut registry = RegistrySnapshot::default();
+        let snapshot = store.registry_snapshot()?;
+        apply_registry(&mut issuer, &store, &mut registry, snapshot);
 
         let started_at = time::now();
         let now_s = started_at.secs();
         let mut restored = 0usize;
-        for g in state::load_grants(&paths.grants())? {
-            if g.not_after > now_s {
-                issuer.restore_live_grant(g);
-                restored += 1;
-            }
+        for g in store.live_grants(now_s)? {
+            issuer.restore_live_grant(g);
+            restored += 1;
         }
         // The request cache did not survive: nothing timestamped before now is accepted.
         issuer.refuse_requests_before(now_s);
-        let pending: BTreeMap<GrantId, PendingRevocation> =
-            state::load_revocations(&paths.revocations())?
-                .into_iter()
-                .filter(|r| r.expires_at > now_s)
-                .map(|mut r| {
-                    // Delivery is unconfirmed: publish again at once.
-                    r.next_publish = started_at;
-                    (r.grant_id, r)
-                })
-                .collect();
+        let pending: BTreeMap<GrantId, PendingRevocation> = store
+            .pending_revocations(now_s)?
+            .into_iter()
+            .map(|mut r| {
+                // Delivery is unconfirmed (or, revoked while no daemon ran, not even
+                // begun): publish at once.
+                r.next_publish = started_at;
+                (r.grant_id, r)
+            })
+            .collect();
         let mut rng = match opts.rng_seed {
             Some(seed) => seeded_rng(seed),
             None => os_rng()?,
@@ -167,15 +170,16 @@ impl Issuerd {
             issuer,
             rng,
             prefix,
+            store,
             registry,
-            registry_stamp,
-            registry_error_stamp: None,
+            registry_error: false,
             pending,
+            audit_retention: opts.audit_retention,
+            next_audit_prune: started_at,
             revocation_retry: opts.revocation_retry,
             outbox: out_tx,
             events: events.clone(),
             counters: Counters::default(),
-            seen_events: RecentIds::default(),
             mqtt_state,
             ready: ready_tx,
             probe_topic,
@@ -360,49 +364,70 @@ async fn publisher(client: MqttClient, mut outbox: mpsc::Receiver<Outgoing>) {
     client.shutdown().await;
 }
 
-/// Registers every lock and guest of the registry with the core (adds and updates; the core
-/// cannot forget entries, and no command removes any).
-fn apply_registry(issuer: &mut Issuer, reg: &Registry) {
-    for (id, l) in &reg.locks {
-        issuer.add_lock(*id, l.public_key.clone());
-    }
-    for (id, g) in &reg.guests {
-        issuer.add_guest(*id, g.enrollment_key.clone(), g.allowed_locks.clone());
-        if g.revoked {
-            issuer.revoke_guest(id);
+/// Brings the core up to `snap`: locks whose key changed are (re-)registered; guests whose
+/// key version, allowed locks or revocation changed are (re-)enrolled, their key opened
+/// from the store only then. The core cannot forget a guest: one that left the registry,
+/// or whose key no longer opens, is revoked in the core (fail closed). `loaded` is what the
+/// core holds.
+fn apply_registry(
+    issuer: &mut Issuer,
+    store: &Store,
+    loaded: &mut RegistrySnapshot,
+    snap: RegistrySnapshot,
+) {
+    for (id, pem) in &snap.locks {
+        if loaded.locks.get(id) == Some(pem) {
+            continue;
+        }
+        match keys::decode_public_pem(pem.as_bytes()) {
+            Ok(key) => {
+                issuer.add_lock(*id, key);
+                loaded.locks.insert(*id, pem.clone());
+            }
+            Err(e) => {
+                error!(lock = %id, error = %e, "registry: the lock's public key does not parse; lock not loaded")
+            }
         }
     }
-}
-
-/// Bounded memory of recent event ids.
-#[derive(Debug, Default)]
-struct RecentIds {
-    set: HashSet<EventId>,
-    order: VecDeque<EventId>,
-}
-
-impl RecentIds {
-    /// Whether `id` is new (and remembers it).
-    fn insert(&mut self, id: EventId) -> bool {
-        if !self.set.insert(id) {
-            return false;
+    for (id, g) in &snap.guests {
+        let (id, g) = (*id, g.clone());
+        let before = loaded.guests.get(&id);
+        if before == Some(&g) {
+            continue;
         }
-        self.order.push_back(id);
-        if self.order.len() > RECENT_EVENTS
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
+        let same_key = before
+            .is_some_and(|b| b.key_version == g.key_version && b.allowed_locks == g.allowed_locks);
+        if same_key && g.revoked {
+            issuer.revoke_guest(&id);
+            loaded.guests.insert(id, g);
+            continue;
         }
-        true
+        match store.enrollment_key(&id) {
+            Ok(key) => {
+                issuer.add_guest(id, key, g.allowed_locks.clone());
+                if g.revoked {
+                    issuer.revoke_guest(&id);
+                }
+                loaded.guests.insert(id, g);
+            }
+            Err(e) => {
+                error!(guest = %id, error = %e, "registry: guest not loaded; its requests are refused");
+                if loaded.guests.remove(&id).is_some() {
+                    issuer.revoke_guest(&id);
+                }
+            }
+        }
     }
-}
-
-fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Unlock => "unlock",
-        EventKind::Rejection => "rejection",
-        EventKind::GrantInstalled => "grant_installed",
-        EventKind::RevocationApplied => "revocation_applied",
+    let gone: Vec<GuestId> = loaded
+        .guests
+        .keys()
+        .filter(|id| !snap.guests.contains_key(id))
+        .copied()
+        .collect();
+    for id in gone {
+        warn!(guest = %id, "registry: guest removed; revoked in the running issuer");
+        issuer.revoke_guest(&id);
+        loaded.guests.remove(&id);
     }
 }
 
@@ -440,15 +465,18 @@ struct Daemon {
     rng: Csprng,
     paths: StatePaths,
     prefix: String,
-    registry: Registry,
-    registry_stamp: Option<FileStamp>,
-    registry_error_stamp: Option<Option<FileStamp>>,
+    store: Store,
+    /// What the core holds of the registry.
+    registry: RegistrySnapshot,
+    /// A reload failed and was logged; logged again only after a success.
+    registry_error: bool,
     pending: BTreeMap<GrantId, PendingRevocation>,
     revocation_retry: Duration,
+    audit_retention: Duration,
+    next_audit_prune: UnixMillis,
     outbox: mpsc::Sender<Outgoing>,
     events: broadcast::Sender<IssuerEvent>,
     counters: Counters,
-    seen_events: RecentIds,
     mqtt_state: watch::Receiver<ConnectionState>,
     ready: watch::Sender<bool>,
     probe_topic: String,
@@ -559,7 +587,17 @@ impl Daemon {
             Ok(g) => {
                 // Persist before publishing: a grant out there must stay revocable after a
                 // crash. If that is impossible the grant is withdrawn unpublished.
-                if let Err(e) = self.save_grants() {
+                let record = NewGrant {
+                    grant_id: g.grant_id,
+                    lock_id: g.lock_id,
+                    guest_id: g.guest_id,
+                    session_id: g.session_id,
+                    issued_at: now.secs(),
+                    not_before: g.not_before,
+                    not_after: g.not_after,
+                    max_unlocks: 0,
+                };
+                if let Err(e) = self.store.record_grant(&record, now.0) {
                     error!(
                         grant = %g.grant_id, guest = %g.guest_id, error = %e,
                         "cannot persist the new grant; withdrawing it unpublished"
@@ -598,6 +636,13 @@ impl Daemon {
                     code = reason.code(), size = payload.len(),
                     "grant request refused"
                 );
+                // The topic's guest: the broker's ACL ties it to the sender.
+                self.audit(
+                    NewAudit::new(now.0, AuditSource::Issuer, kinds::REQUEST_REFUSED)
+                        .guest(topic_guest)
+                        .reason(reason)
+                        .detail(serde_json::json!({ "size": payload.len() })),
+                );
                 self.emit(IssuerEvent::RequestRefused {
                     guest_id: topic_guest,
                     reason,
@@ -608,12 +653,20 @@ impl Daemon {
 
     fn on_event(&mut self, lock: LockId, payload: &[u8]) {
         self.refresh_registry();
+        let now = time::now();
         match self.issuer.verify_event(lock, payload) {
             Ok(ev) => {
-                if !self.seen_events.insert(ev.event_id) {
-                    self.counters.events_duplicate += 1;
-                    debug!(lock = %lock, event = %ev.event_id, "lock event seen before; ignored");
-                    return;
+                // The audit trail recognises a redelivery (QoS 1) by the event id.
+                match self.store.record_lock_event(&ev, now.0) {
+                    Ok(effect) if !effect.new => {
+                        self.counters.events_duplicate += 1;
+                        debug!(lock = %lock, event = %ev.event_id, "lock event seen before; ignored");
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        error!(lock = %lock, event = %ev.event_id, error = %e, "cannot record the lock event");
+                    }
                 }
                 self.counters.events_verified += 1;
                 self.log_event(&ev);
@@ -633,6 +686,13 @@ impl Daemon {
                     code = reason.code(), size = payload.len(),
                     "lock event refused"
                 );
+                // Recorded as a refusal, never as the event it claims to be.
+                self.audit(
+                    NewAudit::new(now.0, AuditSource::Issuer, kinds::LOCK_MESSAGE_REFUSED)
+                        .lock(lock)
+                        .reason(reason)
+                        .detail(serde_json::json!({ "size": payload.len() })),
+                );
                 self.emit(IssuerEvent::EventRefused {
                     lock_id: lock,
                     reason,
@@ -642,7 +702,7 @@ impl Daemon {
     }
 
     fn log_event(&self, ev: &LockEvent) {
-        let kind = kind_name(ev.kind);
+        let kind = event_kind_name(ev.kind);
         let reason = reason_text(ev.reason);
         match ev.kind {
             EventKind::Rejection => info!(
@@ -658,15 +718,22 @@ impl Daemon {
         }
     }
 
+    /// Stops re-publishing a revocation its lock applied (the store recorded it with the
+    /// event).
     fn confirm_revocation(&mut self, lock: LockId, grant: GrantId) {
         if self.pending.get(&grant).is_some_and(|p| p.lock_id == lock) {
             self.pending.remove(&grant);
             info!(lock = %lock, grant = %grant, "revocation confirmed by the lock");
-            self.save_revocations();
             self.emit(IssuerEvent::RevocationConfirmed {
                 grant_id: grant,
                 lock_id: lock,
             });
+        }
+    }
+
+    fn audit(&mut self, entry: NewAudit) {
+        if let Err(e) = self.store.append_audit(&entry) {
+            error!(kind = %entry.kind, error = %e, "cannot append to the audit trail");
         }
     }
 
@@ -676,10 +743,10 @@ impl Daemon {
         match cmd {
             Command::RevokeGrant(id, reply) => {
                 let now = time::now();
-                let r = self.revoke(now, id).ok_or(IssuerdError::GrantNotLive(id));
-                if r.is_ok() {
-                    self.persist_after_revocation();
-                } else {
+                let r = self
+                    .revoke(now, id, ACTOR_CONTROL)
+                    .ok_or(IssuerdError::GrantNotLive(id));
+                if r.is_err() {
                     info!(grant = %id, "revoke: grant is not live");
                 }
                 let _ = reply.send(r);
@@ -687,17 +754,30 @@ impl Daemon {
             Command::RevokeGuest(id, reply) => {
                 let _ = reply.send(self.revoke_guest(id));
             }
+            Command::RevokeGrantsOf(id, reply) => {
+                let _ = reply.send(self.revoke_grants_of(id));
+            }
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
         }
     }
 
-    fn revoke(&mut self, now: UnixMillis, grant_id: GrantId) -> Option<RevokedGrant> {
+    fn revoke(&mut self, now: UnixMillis, grant_id: GrantId, actor: &str) -> Option<RevokedGrant> {
         let rev = self.issuer.revoke_grant(now, grant_id, &mut self.rng)?;
-        let expires_at = RevocationView::parse(&rev.payload)
+        let expires_at = latchkey::frame::RevocationView::parse(&rev.payload)
             .map(|v| v.fields.expires_at)
             .unwrap_or(u64::MAX);
+        // Published even if it cannot be stored: the lock must hear of it now.
+        if let Err(e) = self
+            .store
+            .record_revocation(&grant_id, &rev.payload, 1, now.0, actor)
+        {
+            error!(
+                grant = %grant_id, error = %e,
+                "cannot persist the revocation: it is published, but not re-published after a restart"
+            );
+        }
         self.pending.insert(
             grant_id,
             PendingRevocation {
@@ -722,51 +802,46 @@ impl Daemon {
         })
     }
 
+    fn revoke_grants_of(&mut self, guest: GuestId) -> Result<Vec<RevokedGrant>, IssuerdError> {
+        let now = time::now();
+        let mut revoked: Vec<RevokedGrant> = self
+            .issuer
+            .live_grants_of(&guest, None)
+            .into_iter()
+            .filter_map(|g| self.revoke(now, g, ACTOR_CONTROL))
+            .collect();
+        revoked.sort_by_key(|r| r.grant_id);
+        Ok(revoked)
+    }
+
     fn revoke_guest(&mut self, guest: GuestId) -> Result<Vec<RevokedGrant>, IssuerdError> {
         self.refresh_registry();
         // In the core first: from here on no request of this guest gets a grant.
         if !self.issuer.revoke_guest(&guest) {
             return Err(IssuerdError::UnknownGuest(guest));
         }
-        let now = time::now();
-        let mut revoked: Vec<RevokedGrant> = self
-            .issuer
-            .live_grants_of(&guest, None)
-            .into_iter()
-            .filter_map(|g| self.revoke(now, g))
-            .collect();
-        revoked.sort_by_key(|r| r.grant_id);
-        self.persist_after_revocation();
+        let revoked = self.revoke_grants_of(guest)?;
         info!(guest = %guest, grants = revoked.len(), "guest revoked");
-        let written = Registry::update(&self.paths, |reg| {
-            if let Some(g) = reg.guests.get_mut(&guest) {
-                g.revoked = true;
-            }
-            Ok(reg.clone())
-        });
-        match written {
-            Ok(reg) => {
-                self.registry = reg;
-                self.registry_stamp = fsutil::stamp(&self.paths.registry());
+        match self
+            .store
+            .revoke_guest(&guest, time::now().0, ACTOR_CONTROL)
+        {
+            Ok(_) => {
+                if let Some(g) = self.registry.guests.get_mut(&guest) {
+                    g.revoked = true;
+                }
                 Ok(revoked)
             }
             Err(e) => {
-                error!(guest = %guest, error = %e, "guest revoked, but registry.json was not updated");
+                error!(guest = %guest, error = %e, "guest revoked, but the registry was not updated");
                 Err(IssuerdError::Control(format!(
                     "guest {guest} is revoked in the running issuer and {} grant(s) were \
-                     revoked, but registry.json could not be updated (the revocation of the \
+                     revoked, but the registry could not be updated (the revocation of the \
                      enrollment will not survive a restart): {e}",
                     revoked.len()
                 )))
             }
         }
-    }
-
-    fn persist_after_revocation(&mut self) {
-        if let Err(e) = self.save_grants() {
-            error!(error = %e, "cannot persist the live grants");
-        }
-        self.save_revocations();
     }
 
     fn status(&self) -> IssuerStatus {
@@ -788,6 +863,7 @@ impl Daemon {
                 .iter()
                 .map(|(id, g)| GuestSummary {
                     guest_id: *id,
+                    name: g.name.clone(),
                     allowed_locks: g.allowed_locks.iter().copied().collect(),
                     revoked: g.revoked,
                 })
@@ -796,23 +872,12 @@ impl Daemon {
                 .issuer
                 .live_grants()
                 .into_iter()
-                .map(|g| GrantSummary {
-                    grant_id: g.grant_id,
-                    lock_id: g.lock_id,
-                    guest_id: g.guest_id,
-                    session_id: g.session_id,
-                    not_after: g.not_after,
-                })
+                .map(GrantSummary::from)
                 .collect(),
             pending_revocations: self
                 .pending
                 .values()
-                .map(|p| PendingRevocationSummary {
-                    grant_id: p.grant_id,
-                    lock_id: p.lock_id,
-                    expires_at: p.expires_at,
-                    publishes: p.publishes,
-                })
+                .map(PendingRevocationSummary::from)
                 .collect(),
             request_cache: self.issuer.cache_sizes().0,
             counters: self.counters.clone(),
@@ -822,18 +887,10 @@ impl Daemon {
     // ------------------------------------------------------------------------ timer
 
     fn on_timer(&mut self, now: UnixMillis) {
-        let live_before = self.issuer.cache_sizes().1;
         self.issuer.handle_timeout(now);
-        if self.issuer.cache_sizes().1 != live_before
-            && let Err(e) = self.save_grants()
-        {
-            error!(error = %e, "cannot persist the live grants");
-        }
 
         let now_s = now.secs();
-        let before = self.pending.len();
         self.pending.retain(|_, p| p.expires_at > now_s);
-        let mut changed = self.pending.len() != before;
         let due: Vec<GrantId> = self
             .pending
             .values()
@@ -852,51 +909,61 @@ impl Daemon {
             p.publishes = p.publishes.saturating_add(1);
             p.next_publish = now.plus_ms(interval.as_millis() as u64);
             let (lock, payload, n) = (p.lock_id, p.payload.clone(), p.publishes);
-            info!(grant = %id, lock = %lock, publishes = n, "re-publishing an unconfirmed revocation");
+            if n == 1 {
+                info!(grant = %id, lock = %lock, "publishing a revocation made while the issuer was not running");
+            } else {
+                info!(grant = %id, lock = %lock, publishes = n, "re-publishing an unconfirmed revocation");
+            }
             self.counters.revocations_published += 1;
             self.publish(topics::lock_grants(&self.prefix, &lock), payload);
-            changed = true;
+            if let Err(e) = self.store.note_revocation_published(&id, &lock, n, now.0) {
+                error!(grant = %id, error = %e, "cannot count the revocation's publication");
+            }
         }
-        if changed {
-            self.save_revocations();
+
+        if now >= self.next_audit_prune {
+            self.next_audit_prune = now.plus_ms(AUDIT_PRUNE_INTERVAL.as_millis() as u64);
+            let before = now
+                .0
+                .saturating_sub(self.audit_retention.as_millis() as u64);
+            match self.store.prune_audit(before) {
+                Ok(0) => {}
+                Ok(n) => info!(
+                    entries = n,
+                    "pruned audit entries past the retention period"
+                ),
+                Err(e) => error!(error = %e, "cannot prune the audit trail"),
+            }
         }
     }
 
-    // ------------------------------------------------------------------ persistence
+    // --------------------------------------------------------------------- registry
 
-    fn save_grants(&self) -> Result<(), IssuerdError> {
-        state::save_grants(&self.paths.grants(), &self.issuer.live_grants())
-    }
-
-    fn save_revocations(&self) {
-        if let Err(e) = state::save_revocations(&self.paths.revocations(), self.pending.values()) {
-            error!(error = %e, "cannot persist the pending revocations");
-        }
-    }
-
-    /// Picks up `registry.json` changes made by `add-lock` / `enroll-guest` while running.
+    /// Picks up what `add-lock`, `enroll-guest`, `set-access`, `rotate-guest-key` … wrote
+    /// while running: SQLite's `data_version` tells when another connection committed.
     fn refresh_registry(&mut self) {
-        let path = self.paths.registry();
-        let stamp = fsutil::stamp(&path);
-        if stamp == self.registry_stamp {
-            return;
-        }
-        match Registry::load(&path) {
-            Ok(reg) => {
-                apply_registry(&mut self.issuer, &reg);
+        let changed = self.store.changed_by_others().and_then(|changed| {
+            if changed {
+                self.store.registry_snapshot().map(Some)
+            } else {
+                Ok(None)
+            }
+        });
+        match changed {
+            Ok(None) => {}
+            Ok(Some(snap)) => {
+                apply_registry(&mut self.issuer, &self.store, &mut self.registry, snap);
                 info!(
-                    locks = reg.locks.len(),
-                    guests = reg.guests.len(),
+                    locks = self.registry.locks.len(),
+                    guests = self.registry.guests.len(),
                     "registry reloaded"
                 );
-                self.registry = reg;
-                self.registry_stamp = stamp;
-                self.registry_error_stamp = None;
+                self.registry_error = false;
             }
             Err(e) => {
-                if self.registry_error_stamp != Some(stamp) {
+                if !self.registry_error {
                     error!(error = %e, "cannot reload the registry; keeping the previous one");
-                    self.registry_error_stamp = Some(stamp);
+                    self.registry_error = true;
                 }
             }
         }
@@ -925,20 +992,5 @@ mod tests {
         assert_eq!(reason_text(0), "none");
         assert_eq!(reason_text(24), "replay (LK-ADV-7)");
         assert_eq!(reason_text(999), "unknown reason code 999");
-    }
-
-    #[test]
-    fn recent_event_ids_are_bounded() {
-        let mut r = RecentIds::default();
-        assert!(r.insert(EventId([1; 16])));
-        assert!(!r.insert(EventId([1; 16])));
-        for i in 0..(RECENT_EVENTS as u32 + 10) {
-            let mut b = [0u8; 16];
-            b[..4].copy_from_slice(&i.to_be_bytes());
-            b[15] = 2;
-            r.insert(EventId(b));
-        }
-        assert_eq!(r.set.len(), RECENT_EVENTS);
-        assert!(r.insert(EventId([1; 16])), "the oldest was forgotten");
     }
 }

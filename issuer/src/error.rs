@@ -130,6 +130,126 @@ pub enum IssuerdError {
     /// The OS random number generator failed.
     #[error("cannot read the operating system's random number generator: {0}")]
     Entropy(String),
+    /// A registry database operation failed.
+    #[error("registry database {path}: {action}: {source}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer issuer.
+    #[error(
+        "registry database {path} has schema version {found}, but this latchkey-issuer \
+         knows versions up to {supported}: run the newer latchkey-issuer that wrote it"
+    )]
+    DatabaseTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// The newest this binary applies.
+        supported: i64,
+    },
+    /// A read-only command on a state directory without a registry.
+    #[error(
+        "no registry database at {path}: run `latchkey-issuer keygen` first (or check --state-dir)"
+    )]
+    NoRegistry {
+        /// The missing database.
+        path: PathBuf,
+    },
+    /// A database row does not hold what the schema promises (edited by hand?).
+    #[error("registry database: {table} row {key}: {detail}")]
+    CorruptRow {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The key-encryption key file is missing.
+    #[error(
+        "no key-encryption key at {path}: run `latchkey-issuer keygen` to create it, or pass \
+         --kek-file FILE (config `kek_file`) or set LATCHKEY_ISSUER_KEK"
+    )]
+    NoKek {
+        /// The expected file.
+        path: PathBuf,
+    },
+    /// The key-encryption key is malformed.
+    #[error(
+        "key-encryption key from {origin} is invalid: {detail} (it must be 64 hex digits, \
+         or a file of exactly 32 raw bytes)"
+    )]
+    BadKek {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The key-encryption key is not the one the database was sealed under.
+    #[error(
+        "the key-encryption key from {origin} does not match registry database {path} (its \
+         secrets were sealed under another key): pass the right --kek-file, or restore the \
+         key file that belongs to this database"
+    )]
+    WrongKek {
+        /// Where the key came from.
+        origin: String,
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A sealed enrollment key does not open: its row was altered or copied.
+    #[error(
+        "the sealed enrollment key of guest {guest_id} (key version {key_version}) does not \
+         open: the registry row was altered or copied from another guest; give the guest a \
+         new key with `latchkey-issuer rotate-guest-key --guest {guest_id}`"
+    )]
+    SealedKeyInvalid {
+        /// The guest.
+        guest_id: GuestId,
+        /// The key version the row claims.
+        key_version: u32,
+    },
+    /// A lock named by a command is not registered.
+    #[error("lock {0} is not registered (see `latchkey-issuer list`)")]
+    LockNotRegistered(LockId),
+    /// A guest has no access rule at a lock.
+    #[error("guest {guest_id} has no access rule at lock {lock_id}")]
+    NoAccessRule {
+        /// The guest.
+        guest_id: GuestId,
+        /// The lock.
+        lock_id: LockId,
+    },
+    /// An access rule or another registry value is not acceptable.
+    #[error("invalid {what}: {detail}")]
+    Invalid {
+        /// What was given (`access rule`, `--name`, …).
+        what: &'static str,
+        /// What is wrong and how to fix it.
+        detail: String,
+    },
+    /// `admin-user add` for an existing name.
+    #[error("admin user {0:?} already exists; change its password with `admin-user passwd`")]
+    AdminUserExists(String),
+    /// An admin user that does not exist.
+    #[error("no admin user {0:?} (see `latchkey-issuer admin-user list`)")]
+    UnknownAdminUser(String),
+    /// An alert that does not exist.
+    #[error("no alert {0:?} (see `latchkey-issuer alerts --all`)")]
+    UnknownAlert(String),
+    /// Password hashing or reading failed.
+    #[error("password: {0}")]
+    Password(String),
+    /// A QR code could not be made.
+    #[error("QR code: {0}")]
+    Qr(String),
 }
 
 impl IssuerdError {
@@ -142,6 +262,25 @@ impl IssuerdError {
             action,
             path,
             source,
+        }
+    }
+
+    pub(crate) fn db(
+        path: impl Into<PathBuf>,
+        action: &'static str,
+    ) -> impl FnOnce(rusqlite::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Database {
+            path,
+            action,
+            source,
+        }
+    }
+
+    pub(crate) fn invalid(what: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self::Invalid {
+            what,
+            detail: detail.to_string(),
         }
     }
 

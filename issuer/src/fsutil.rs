@@ -128,25 +128,6 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), I
     result
 }
 
-/// Identity of a file's current content as far as atomic renames go: a rewrite is a new
-/// inode, an in-place edit changes the mtime or length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileStamp {
-    ino: u64,
-    mtime_ns: i128,
-    len: u64,
-}
-
-/// The stamp of `path`, or `None` if it does not exist or cannot be inspected.
-pub(crate) fn stamp(path: &Path) -> Option<FileStamp> {
-    let m = fs::metadata(path).ok()?;
-    Some(FileStamp {
-        ino: m.ino(),
-        mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        len: m.len(),
-    })
-}
-
 /// An exclusive advisory lock on a lock file, released when dropped.
 #[derive(Debug)]
 pub(crate) struct FileLock {
@@ -165,13 +146,6 @@ fn open_lock_file(path: &Path) -> Result<File, IssuerdError> {
 }
 
 impl FileLock {
-    /// Waits for the lock.
-    pub(crate) fn acquire(path: &Path) -> Result<Self, IssuerdError> {
-        let file = open_lock_file(path)?;
-        file.lock().map_err(IssuerdError::io("lock", path))?;
-        Ok(Self { _file: file })
-    }
-
     /// Takes the lock if it is free, else `None`.
     pub(crate) fn try_acquire(path: &Path) -> Result<Option<Self>, IssuerdError> {
         let file = open_lock_file(path)?;

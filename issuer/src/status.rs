@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use latchkey::frame::LockEvent;
-use latchkey::{GrantId, GuestId, LockId, Reason, SessionId};
+use latchkey::{GrantId, GuestId, LiveGrant, LockId, Reason, SessionId};
 use serde::{Deserialize, Serialize};
 
 use crate::serde_ids::{hexid, hexids};
+use crate::store::PendingRevocation;
 
 /// Something the issuer did or refused. Delivered on
 /// [`IssuerdHandle::subscribe`](crate::IssuerdHandle::subscribe).
@@ -72,6 +73,18 @@ pub struct GrantSummary {
     pub not_after: u64,
 }
 
+impl From<LiveGrant> for GrantSummary {
+    fn from(g: LiveGrant) -> Self {
+        Self {
+            grant_id: g.grant_id,
+            lock_id: g.lock_id,
+            guest_id: g.guest_id,
+            session_id: g.session_id,
+            not_after: g.not_after,
+        }
+    }
+}
+
 /// A grant just revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokedGrant {
@@ -89,6 +102,9 @@ pub struct GuestSummary {
     /// The guest.
     #[serde(with = "hexid")]
     pub guest_id: GuestId,
+    /// Its name (may be empty).
+    #[serde(default)]
+    pub name: String,
     /// Locks it may request grants for.
     #[serde(with = "hexids")]
     pub allowed_locks: Vec<LockId>,
@@ -109,6 +125,17 @@ pub struct PendingRevocationSummary {
     pub expires_at: u64,
     /// Publications so far.
     pub publishes: u32,
+}
+
+impl From<&PendingRevocation> for PendingRevocationSummary {
+    fn from(p: &PendingRevocation) -> Self {
+        Self {
+            grant_id: p.grant_id,
+            lock_id: p.lock_id,
+            expires_at: p.expires_at,
+            publishes: p.publishes,
+        }
+    }
 }
 
 /// Counters since start.

@@ -88,6 +88,7 @@ async fn a_second_daemon_on_the_same_state_directory_is_refused() {
         &latchkey_issuer::KeygenOptions {
             bits: 2048,
             force: true,
+            ..Default::default()
         },
     );
     assert!(matches!(forced, Err(IssuerdError::AlreadyRunning { .. })));
@@ -142,7 +143,7 @@ async fn the_cli_round_trip_keygen_add_lock_enroll_list() {
     assert_eq!(v["locks"][0], lock.as_str());
     assert_eq!(v["guests"][0]["guest_id"], guest.as_str());
     assert_eq!(v["mqtt"], "not running");
-    // Control commands without a daemon fail clearly.
+    // Without a daemon, revoking an unknown grant fails clearly.
     let out = Command::new(bin)
         .arg("--state-dir")
         .arg(&state)
@@ -150,5 +151,5 @@ async fn the_cli_round_trip_keygen_add_lock_enroll_list() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is `latchkey-issuer run` running"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not live"));
 }

@@ -10,13 +10,12 @@ use std::path::Path;
 
 use latchkey::crypto::rsa::{DS_LOCK_EVENT, RsaPrivateKey};
 use latchkey_issuer::keys::{load_private_key, load_public_key};
-use latchkey_issuer::state::Registry;
 use latchkey_issuer::{
     AddLockOptions, EnrollGuestOptions, Issuerd, IssuerdError, KeygenOptions, add_lock_with,
     enroll_guest, enroll_guest_with, keygen_with,
 };
 
-use common::{Provisioned, bundle, options};
+use common::{Provisioned, bundle, options, store};
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -56,6 +55,7 @@ fn keygen_writes_a_private_pkcs8_key_and_a_public_spki_key() {
         &KeygenOptions {
             bits: 2048,
             force: true,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -65,7 +65,8 @@ fn keygen_writes_a_private_pkcs8_key_and_a_public_spki_key() {
             &state,
             &KeygenOptions {
                 bits: 1024,
-                force: true
+                force: true,
+                ..Default::default()
             }
         ),
         Err(IssuerdError::Key(_))
@@ -103,21 +104,17 @@ fn add_lock_writes_the_lock_files_and_registers_its_key() {
     assert_eq!(cfg["company_id"].as_integer(), Some(0xFFFF));
     assert!(cfg["state_dir"].as_str().is_some());
 
-    // registry.json is private and holds the lock's public key.
-    let reg_file = p.state().join("registry.json");
-    assert_eq!(mode(&reg_file), 0o600);
-    let reg = Registry::load(&reg_file).unwrap();
-    let lock_key = load_private_key(&key_file, "lock key").unwrap();
-    let registered = &reg.locks[&p.lock_id].public_key;
-    assert!(*registered == lock_key.public_key());
-    let raw: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&reg_file).unwrap()).unwrap();
+    // registry.db is private and holds the lock's public key.
+    assert_eq!(mode(&p.state().join("registry.db")), 0o600);
+    let registered_lock = store(&p.state()).lock(&p.lock_id).unwrap().unwrap();
     assert!(
-        raw["locks"][p.lock_id.to_string()]
-            .as_str()
-            .unwrap()
+        registered_lock
+            .public_key_pem
             .starts_with("-----BEGIN PUBLIC KEY-----")
     );
+    let lock_key = load_private_key(&key_file, "lock key").unwrap();
+    let registered = registered_lock.public_key().unwrap();
+    assert!(registered == lock_key.public_key());
     // A signature by the lock's key verifies with the registered key.
     let mut rng = common::rng(1);
     let sig = lock_key.sign(&mut rng, DS_LOCK_EVENT, b"m");
@@ -132,8 +129,9 @@ fn add_lock_writes_the_lock_files_and_registers_its_key() {
     ));
     again.force = true;
     add_lock_with(&p.state(), &again).unwrap();
-    let rekeyed = Registry::load(&reg_file).unwrap();
-    assert!(rekeyed.locks[&p.lock_id].public_key != lock_key.public_key());
+    let rekeyed = store(&p.state()).lock(&p.lock_id).unwrap().unwrap();
+    assert!(rekeyed.public_key().unwrap() != lock_key.public_key());
+    assert!(rekeyed.key_rotated_at_ms.is_some());
 }
 
 #[test]
@@ -164,11 +162,17 @@ fn enroll_guest_writes_a_private_bundle_and_registers_the_guest() {
     assert_eq!(v["enrollment_key"].as_str().unwrap().len(), 64);
 
     let (id, key) = bundle(&p.bundle);
-    let reg = Registry::load(&p.state().join("registry.json")).unwrap();
-    let g = &reg.guests[&id];
-    assert!(g.enrollment_key == key, "bundle and registry share the key");
-    assert!(g.allowed_locks.contains(&p.lock_id));
-    assert!(!g.revoked);
+    let reg = store(&p.state());
+    assert!(
+        reg.enrollment_key(&id).unwrap() == key,
+        "bundle and registry share the key"
+    );
+    let rules = reg.access_of_guest(&id).unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].lock_id, p.lock_id);
+    let g = reg.guest(&id).unwrap().unwrap();
+    assert!(!g.revoked());
+    assert_eq!(g.key_version, 1);
 
     // Unknown locks, no locks, an existing bundle and an existing guest are refused.
     let out = p.dir.path().join("x.json");
@@ -217,19 +221,36 @@ fn a_group_or_world_readable_private_key_is_refused_with_the_fix() {
         other => panic!("{other:?}"),
     }
 
-    // So is a lock key, and a registry that others can read (it holds enrollment keys).
+    // So is a lock key, a registry that others can read, and a readable KEK.
     let lock_key = p.lock_dir.join("lock.key.pem");
     std::fs::set_permissions(&lock_key, std::fs::Permissions::from_mode(0o640)).unwrap();
     assert!(matches!(
         load_private_key(&lock_key, "lock key"),
         Err(IssuerdError::InsecurePermissions { .. })
     ));
-    let reg = p.state().join("registry.json");
+    let open = || {
+        latchkey_issuer::store::Store::open(
+            &latchkey_issuer::state::StatePaths::new(p.state()),
+            &latchkey_issuer::store::KekSource::Auto,
+            latchkey_issuer::store::OpenMode::Existing,
+        )
+    };
+    let reg = p.state().join("registry.db");
     std::fs::set_permissions(&reg, std::fs::Permissions::from_mode(0o604)).unwrap();
     assert!(matches!(
-        Registry::load(&reg),
-        Err(IssuerdError::InsecurePermissions { .. })
+        open(),
+        Err(IssuerdError::InsecurePermissions { path, .. }) if path == reg
     ));
+    std::fs::set_permissions(&reg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let kek = p.state().join("kek.key");
+    assert_eq!(mode(&kek), 0o600);
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let e = open().unwrap_err();
+    assert!(
+        matches!(&e, IssuerdError::InsecurePermissions { path, .. } if *path == kek),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("chmod 600"), "{e}");
 }
 
 #[test]

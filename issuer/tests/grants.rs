@@ -69,10 +69,19 @@ async fn an_accepted_request_publishes_a_lock_grant_and_a_guest_grant_both_verif
     let st = issuer.status().await.unwrap();
     assert_eq!(st.live_grants.len(), 1);
     assert_eq!(st.counters.requests_accepted, 1);
-    let saved = latchkey_issuer::state::load_grants(&p.state().join("grants.json")).unwrap();
+    let reg = store(&p.state());
+    let saved = reg.live_grants(now().secs()).unwrap();
     assert_eq!(saved.len(), 1);
     assert_eq!(saved[0].grant_id, grant_id);
     assert_eq!(saved[0].session_id, session_id);
+    assert!(
+        reg.guest(&p.guest_id)
+            .unwrap()
+            .unwrap()
+            .last_used_ms
+            .is_some(),
+        "last use noted"
+    );
 
     // A lock event for it is verified and logged.
     lock.send_event(EventKind::GrantInstalled, grant_id, session_id)

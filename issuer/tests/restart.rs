@@ -62,8 +62,7 @@ async fn restart_keeps_keys_registry_and_grants_and_refuses_earlier_requests() {
     first.shutdown().await;
 
     // LK-ISS-5 refuses requests timestamped before the restart second: let it tick over.
-    let ms = now().0 % 1000;
-    tokio::time::sleep(Duration::from_millis(1000 - ms + 20)).await;
+    next_second().await;
 
     let second = Issuerd::start(external()).await.unwrap();
     second

@@ -11,10 +11,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use latchkey::frame::EventKind;
-use latchkey::lock::{GrantOutcome, MessageOutcome, RevocationOutcome};
-use latchkey::{GrantId, Reason, SessionId};
+use latchkey::lock::{MessageOutcome, RevocationOutcome};
+use latchkey::{GrantId, Reason};
 use latchkey_issuer::control::{self, ControlReply, ControlRequest};
-use latchkey_issuer::state::Registry;
 use latchkey_issuer::{IssuerEvent, Issuerd, IssuerdError};
 
 use common::*;
@@ -23,28 +22,6 @@ async fn ctl(state: PathBuf, req: ControlRequest) -> Result<ControlReply, Issuer
     tokio::task::spawn_blocking(move || control::request(&state, &req))
         .await
         .unwrap()
-}
-
-/// Requests a grant and installs it at the lock; returns it.
-async fn grant(lock: &mut LockPeer, guest: &mut GuestPeer) -> (GrantId, SessionId) {
-    let req = guest.request(lock.lock.config().lock_id);
-    guest.send(&req).await;
-    let lg = lock.peer.next(10_000).await.expect("a LockGrant");
-    let out = lock
-        .lock
-        .handle_message(now(), &lg.payload, &mut lock.rng)
-        .unwrap();
-    let MessageOutcome::Grant(GrantOutcome::Installed {
-        grant_id,
-        session_id,
-        ..
-    }) = out
-    else {
-        panic!("{out:?}");
-    };
-    let gg = guest.peer.next(10_000).await.expect("a GuestGrant");
-    guest.guest.handle_grant(now(), &gg.payload).unwrap();
-    (grant_id, session_id)
 }
 
 #[tokio::test]
@@ -89,12 +66,12 @@ async fn revoke_grant_over_the_control_socket_publishes_a_revocation_the_lock_ac
     let st = issuer.status().await.unwrap();
     assert!(st.live_grants.is_empty());
     assert_eq!(st.pending_revocations.len(), 1);
-    let saved = latchkey_issuer::state::load_grants(&p.state().join("grants.json")).unwrap();
-    assert!(saved.is_empty());
-    let pending =
-        latchkey_issuer::state::load_revocations(&p.state().join("revocations.json")).unwrap();
+    let reg = store(&p.state());
+    assert!(reg.live_grants(now().secs()).unwrap().is_empty());
+    let pending = reg.pending_revocations(now().secs()).unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].payload, rev.payload.to_vec());
+    assert_eq!(pending[0].publishes, 1);
 
     // The lock's kind-4 event confirms it.
     lock.send_event(EventKind::RevocationApplied, grant_id, session_id)
@@ -186,7 +163,7 @@ async fn revoke_guest_revokes_its_live_grants_and_refuses_its_requests() {
     }
     assert!(!lock.lock.has_session(&s1) && !lock.lock.has_session(&s2));
 
-    // Its next request is refused, and the revocation is in registry.json.
+    // Its next request is refused, and the revocation is in the registry.
     let req = guest.request(p.lock_id);
     guest.send(&req).await;
     let r = expect_event(&mut events, "refusal", |e| match e {
@@ -195,8 +172,8 @@ async fn revoke_guest_revokes_its_live_grants_and_refuses_its_requests() {
     })
     .await;
     assert_eq!(r, Reason::GuestRevoked);
-    let reg = Registry::load(&p.state().join("registry.json")).unwrap();
-    assert!(reg.guests[&p.guest_id].revoked);
+    let g = store(&p.state()).guest(&p.guest_id).unwrap().unwrap();
+    assert!(g.revoked());
 
     // An unknown guest is an error.
     let unknown = ctl(

@@ -15,6 +15,8 @@ use latchkey::crypto::EnrollmentKey;
 use latchkey::{Guest, GuestConfig, GuestId, Lock, LockConfig, LockId, UnixMillis, topics};
 use latchkey_issuer::keys::{load_private_key, load_public_key};
 use latchkey_issuer::rng::{Csprng, seeded_rng};
+use latchkey_issuer::state::StatePaths;
+use latchkey_issuer::store::{KekSource, OpenMode, Store};
 use latchkey_issuer::{IssuerEvent, IssuerOptions, Issuerd, IssuerdHandle};
 use latchkey_transport::mqtt::{Incoming, MqttClient, MqttConfig, MqttUrl, QoS};
 use tempfile::TempDir;
@@ -67,6 +69,13 @@ pub async fn within<T>(secs: u64, what: &str, f: impl std::future::Future<Output
     tokio::time::timeout(Duration::from_secs(secs), f)
         .await
         .unwrap_or_else(|_| panic!("timed out after {secs} s waiting for {what}"))
+}
+
+/// Sleeps into the next second: LK-ISS-5 refuses requests timestamped before a restart's
+/// second.
+pub async fn next_second() {
+    let ms = now().0 % 1000;
+    tokio::time::sleep(Duration::from_millis(1000 - ms + 20)).await;
 }
 
 pub fn now() -> UnixMillis {
@@ -129,6 +138,16 @@ impl Provisioned {
         .unwrap();
         (id, bundle)
     }
+}
+
+/// The registry of a state directory (KEK from STATE_DIR/kek.key).
+pub fn store(state: &Path) -> Store {
+    Store::open(
+        &StatePaths::new(state),
+        &KekSource::Auto,
+        OpenMode::Existing,
+    )
+    .unwrap()
 }
 
 pub fn options(state: &Path) -> IssuerOptions {
@@ -297,6 +316,59 @@ impl GuestPeer {
         let topic = topics::requests(PREFIX, &self.id());
         self.peer.publish(&topic, payload).await;
     }
+}
+
+/// An issuer running on a provisioned state directory, with its lock and first guest
+/// connected to its broker and its events subscribed.
+pub struct Running {
+    pub issuer: IssuerdHandle,
+    pub url: String,
+    pub lock: LockPeer,
+    pub guest: GuestPeer,
+    pub events: broadcast::Receiver<IssuerEvent>,
+}
+
+impl Running {
+    pub async fn start(p: &Provisioned) -> Self {
+        init_logs();
+        let issuer = start_issuer(&p.state()).await;
+        let url = issuer.broker_url().to_owned();
+        let lock = LockPeer::connect(p, &url).await;
+        let guest = GuestPeer::connect(&p.bundle, &url).await;
+        let events = issuer.subscribe();
+        Self {
+            issuer,
+            url,
+            lock,
+            guest,
+            events,
+        }
+    }
+}
+
+/// Requests a grant for `guest` and installs it at `lock`; returns its ids.
+pub async fn grant(
+    lock: &mut LockPeer,
+    guest: &mut GuestPeer,
+) -> (latchkey::GrantId, latchkey::SessionId) {
+    let req = guest.request(lock.lock.config().lock_id);
+    guest.send(&req).await;
+    let lg = lock.peer.next(10_000).await.expect("a LockGrant");
+    let out = lock
+        .lock
+        .handle_message(now(), &lg.payload, &mut lock.rng)
+        .unwrap();
+    let latchkey::lock::MessageOutcome::Grant(latchkey::lock::GrantOutcome::Installed {
+        grant_id,
+        session_id,
+        ..
+    }) = out
+    else {
+        panic!("{out:?}");
+    };
+    let gg = guest.peer.next(10_000).await.expect("a GuestGrant");
+    guest.guest.handle_grant(now(), &gg.payload).unwrap();
+    (grant_id, session_id)
 }
 
 /// The next issuer event matching `f`, skipping others.
