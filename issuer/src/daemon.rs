@@ -2,14 +2,13 @@
 //! commands and a timer at the core's `poll_timeout`; a second task publishes in order; a
 //! third serves the control socket. No protocol decision is made here.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use latchkey::frame::{EventKind, LockEvent, RevocationView};
-use latchkey::{
-    EventId, GrantId, GuestId, Issuer, IssuerConfig, LockId, Reason, UnixMillis, topics,
-};
+use latchkey::issuer::LockReport;
+use latchkey::{GrantId, GuestId, Issuer, IssuerConfig, LockId, Reason, UnixMillis, topics};
 use latchkey_transport::broker::EmbeddedBroker;
 use latchkey_transport::mqtt::{ConnectionState, Incoming, MqttClient, MqttConfig, MqttUrl, QoS};
 use rand_core::Rng;
@@ -37,8 +36,6 @@ const REVOCATION_RETRY_CAP: Duration = Duration::from_secs(15 * 60);
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Publications waiting for the MQTT client; beyond it they are dropped (and counted).
 const OUTBOX_CAPACITY: usize = 4096;
-/// Event ids remembered to recognise a QoS 1 redelivery.
-const RECENT_EVENTS: usize = 4096;
 /// How long shutdown waits for queued publications to reach the MQTT client.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -175,7 +172,6 @@ impl Issuerd {
             outbox: out_tx,
             events: events.clone(),
             counters: Counters::default(),
-            seen_events: RecentIds::default(),
             mqtt_state,
             ready: ready_tx,
             probe_topic,
@@ -374,38 +370,6 @@ fn apply_registry(issuer: &mut Issuer, reg: &Registry) {
     }
 }
 
-/// Bounded memory of recent event ids.
-#[derive(Debug, Default)]
-struct RecentIds {
-    set: HashSet<EventId>,
-    order: VecDeque<EventId>,
-}
-
-impl RecentIds {
-    /// Whether `id` is new (and remembers it).
-    fn insert(&mut self, id: EventId) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > RECENT_EVENTS
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
-    }
-}
-
-fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Unlock => "unlock",
-        EventKind::Rejection => "rejection",
-        EventKind::GrantInstalled => "grant_installed",
-        EventKind::RevocationApplied => "revocation_applied",
-    }
-}
-
 /// `name (LK-…)`, naming the requirement of the check that ran here: a reason shared by
 /// several roles (`bad_seal` is LK-GGR-3 at the guest, LK-ISS-3 here) cites ours.
 fn describe(reason: Reason, family: &str) -> String {
@@ -448,7 +412,6 @@ struct Daemon {
     outbox: mpsc::Sender<Outgoing>,
     events: broadcast::Sender<IssuerEvent>,
     counters: Counters,
-    seen_events: RecentIds,
     mqtt_state: watch::Receiver<ConnectionState>,
     ready: watch::Sender<bool>,
     probe_topic: String,
@@ -608,13 +571,22 @@ impl Daemon {
 
     fn on_event(&mut self, lock: LockId, payload: &[u8]) {
         self.refresh_registry();
-        match self.issuer.verify_event(lock, payload) {
-            Ok(ev) => {
-                if !self.seen_events.insert(ev.event_id) {
-                    self.counters.events_duplicate += 1;
-                    debug!(lock = %lock, event = %ev.event_id, "lock event seen before; ignored");
-                    return;
-                }
+        match self.issuer.handle_lock_message(time::now(), lock, payload) {
+            // LK-EVT-4: a QoS 1 redelivery (or a replay) of a message already recorded.
+            Err(Reason::EventReplay) => {
+                self.counters.events_duplicate += 1;
+                debug!(lock = %lock, "lock message seen before; ignored");
+            }
+            Ok(LockReport::Status(st)) => {
+                self.counters.events_verified += 1;
+                info!(
+                    lock = %st.lock_id, status = %st.status_id, lock_time_ms = st.timestamp_ms,
+                    uptime_s = st.uptime_s, sessions = st.sessions, revocations = st.revocations,
+                    lockouts = st.lockouts, counters = st.counters.len(),
+                    "lock status"
+                );
+            }
+            Ok(LockReport::Event(ev)) => {
                 self.counters.events_verified += 1;
                 self.log_event(&ev);
                 if ev.kind == EventKind::RevocationApplied {
@@ -642,7 +614,7 @@ impl Daemon {
     }
 
     fn log_event(&self, ev: &LockEvent) {
-        let kind = kind_name(ev.kind);
+        let kind = ev.kind.name();
         let reason = reason_text(ev.reason);
         match ev.kind {
             EventKind::Rejection => info!(
@@ -925,20 +897,5 @@ mod tests {
         assert_eq!(reason_text(0), "none");
         assert_eq!(reason_text(24), "replay (LK-ADV-7)");
         assert_eq!(reason_text(999), "unknown reason code 999");
-    }
-
-    #[test]
-    fn recent_event_ids_are_bounded() {
-        let mut r = RecentIds::default();
-        assert!(r.insert(EventId([1; 16])));
-        assert!(!r.insert(EventId([1; 16])));
-        for i in 0..(RECENT_EVENTS as u32 + 10) {
-            let mut b = [0u8; 16];
-            b[..4].copy_from_slice(&i.to_be_bytes());
-            b[15] = 2;
-            r.insert(EventId(b));
-        }
-        assert_eq!(r.set.len(), RECENT_EVENTS);
-        assert!(r.insert(EventId([1; 16])), "the oldest was forgotten");
     }
 }

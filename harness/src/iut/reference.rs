@@ -436,11 +436,15 @@ impl ReferenceIut {
                 Some(r) => json!({"outcome": "revocation", "bytes": h(&r.payload)}),
                 None => json!({"outcome": "none"}),
             },
-            "event" => match iss.verify_event(LockId(arrf(i, "topic_lock")?), &hexf(i, "payload")?)
-            {
-                Ok(e) => {
+            "event" => match iss.handle_lock_message(
+                now,
+                LockId(arrf(i, "topic_lock")?),
+                &hexf(i, "payload")?,
+            ) {
+                Ok(latchkey::issuer::LockReport::Event(e)) => {
                     json!({"outcome": "event", "kind": e.kind as u8, "reason_code": e.reason, "event_id": e.event_id.to_string()})
                 }
+                Ok(latchkey::issuer::LockReport::Status(_)) => json!({"outcome": "status"}),
                 Err(r) => rejected(r),
             },
             "timeout" => {
@@ -681,6 +685,7 @@ pub fn encode(frame: &str, f: &Value) -> R<Vec<u8>> {
                 issued_at: u64f(f, "issued_at")?,
                 not_before: u64f(f, "not_before")?,
                 not_after: u64f(f, "not_after")?,
+                max_unlocks: num(f, "max_unlocks")?,
             };
             let mut out = Vec::new();
             hd.encode_unsigned(&hexf(f, "wrapped")?, &mut out)
