@@ -1,4 +1,4 @@
-//! LockStatus (lock → issuer, spec §6.7): the lock's health and its rejection counters since
+//! LockStatus (lock → issuer, spec §6.10): the lock's health and its rejection counters since
 //! the previous status, signed with the lock's RSA key.
 //!
 //! ```text

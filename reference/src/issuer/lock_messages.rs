@@ -19,7 +19,7 @@ use crate::{EventId, LockId, Reason};
 pub enum LockReport {
     /// A LockEvent (§6.6).
     Event(LockEvent),
-    /// A LockStatus (§6.7).
+    /// A LockStatus (§6.10).
     Status(LockStatus),
 }
 

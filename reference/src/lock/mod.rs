@@ -945,7 +945,7 @@ impl Lock {
         self.sign_into(rng, DS_LOCK_EVENT, out)
     }
 
-    /// Builds a signed LockStatus (spec §6.7) for the driver to publish on the events topic:
+    /// Builds a signed LockStatus (spec §6.10) for the driver to publish on the events topic:
     /// the driver's health figures and rejection counters since its previous status, with
     /// the core's session, revocation and lockout counts. Counters are merged per reason
     /// (zero counts dropped) and sorted by code; beyond 32 reasons the 32 largest counts are

@@ -1,4 +1,4 @@
-//! What a driver gives the lock to build a LockStatus (spec §6.7): its own health figures and
+//! What a driver gives the lock to build a LockStatus (spec §6.10): its own health figures and
 //! the rejection counters it aggregated since its previous status (§7.2.9: beacon rejections
 //! are counted, not sent one by one).
 
