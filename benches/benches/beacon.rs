@@ -13,6 +13,9 @@
 //!   at once, spread over the session table, so lookups miss the CPU caches the way a
 //!   crowded lock's do; the stress case also has a 1,000,000-entry replay cache.
 //! * `lock/bad_mac`, `lock/foreign_company`, `lock/unknown_tag`: rejections.
+//! * `lock/revoked_session`, `lock/unknown_tag_with_tombstones` (no targets): the beacon of
+//!   a revoked session, recognised by its tombstone (LK-REV-5), and an unknown tag in a lock
+//!   that keeps one, which pays the tombstone lookup that a lock without tombstones skips.
 //!
 //! Valid beacons are never repeated (a repeat is a replay, a different path): each is built
 //! outside the timed region with a new attempt number; when a session's attempt numbers run
@@ -173,6 +176,20 @@ fn lock(c: &mut Criterion) {
             fx.lock
                 .handle_beacon(now, black_box(0x004C), black_box(&valid), RSSI_NEAR)
         })
+    });
+
+    // A revoked session's beacon and an unknown tag once a tombstone exists.
+    let mut fx = fixture(2, REPLAY_DEFAULT);
+    fx.revoke(1).unwrap_or_else(|e| panic!("revoke: {e}"));
+    let revoked = fx.guests[1].beacon(fx.step(), 1);
+    let unknown = with_unknown_tag(revoked);
+    assert_eq!(fx.hear(&revoked), Err(Reason::SessionRevoked));
+    assert_eq!(fx.hear(&unknown), Err(Reason::UnknownTag));
+    group.bench_function("revoked_session", |b| {
+        b.iter(|| fx.hear(black_box(&revoked)))
+    });
+    group.bench_function("unknown_tag_with_tombstones", |b| {
+        b.iter(|| fx.hear(black_box(&unknown)))
     });
 
     // The scale target: the same phone's valid beacons, now in a lock holding 100,000

@@ -126,6 +126,46 @@ fn the_beacon_path_never_allocates() {
     assert_eq!(refused, Err(Reason::ReplayCacheFull));
 }
 
+/// LK-REV-5 adds a lookup on the miss path: it allocates nothing either, and valid beacons
+/// of the other sessions still arm.
+#[test]
+fn the_revoked_and_unknown_beacon_paths_never_allocate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut fx = Fixture::new(4, 64).expect("fixture");
+    fx.revoke(1).expect("revoked");
+    let step = fx.step();
+    let revoked = fx.guests[1].beacon(step, 7);
+    let unknown = with_unknown_tag(revoked);
+    let valid = fx.guests[2].next_beacon(step);
+    let before = allocations();
+    let outcomes = [
+        fx.hear(&revoked),
+        fx.hear(&with_bad_mac(revoked)),
+        fx.lock.handle_beacon(fx.now, 0xFFFF, &revoked, -100),
+        fx.hear(&unknown),
+    ];
+    let armed = fx.hear(&valid);
+    let ids = fx.lock.revoked_beacon_ids(&revoked);
+    assert_eq!(allocations() - before, 0);
+    assert!(
+        matches!(armed, Ok(BeaconOutcome::Armed { .. })),
+        "{armed:?}"
+    );
+    assert_eq!(
+        outcomes,
+        [
+            Err(Reason::SessionRevoked),
+            Err(Reason::BadBeaconMac),
+            Err(Reason::RssiTooLow),
+            Err(Reason::UnknownTag),
+        ]
+    );
+    assert_eq!(
+        ids.map(|(g, s, _)| (g, s)),
+        Some((fx.guests[1].grant_id, fx.guests[1].session_id))
+    );
+}
+
 #[test]
 fn a_lock_with_100k_sessions_and_a_full_replay_cache_fits_in_64_mib() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -199,6 +199,10 @@ fn hint(reason: Reason) -> &'static str {
         Reason::BadResponseMac => " — the lock does not hold the same session key",
         Reason::SessionExpired => " — the grant expired at the lock",
         Reason::SessionRevoked => " — the grant was revoked",
+        Reason::LockedOut => {
+            " — too many failed attempts: the lock refuses this phone for a while; try later"
+        }
+        Reason::UnlockLimitReached => " — the grant's unlocks are used up; ask for a new one",
         _ => "",
     }
 }

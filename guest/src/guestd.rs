@@ -161,6 +161,7 @@ impl<R: GuestRadio> Guestd<R> {
                             | Reason::SessionRevoked
                             | Reason::GrantExpired
                             | Reason::BadResponseMac
+                            | Reason::UnlockLimitReached
                     )
                 ) {
                     info!(%lock, "dropping the grant the lock refused; the next unlock requests a new one");

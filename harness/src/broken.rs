@@ -33,9 +33,24 @@ pub enum Fault {
     SkipLockMac,
     /// The issuer grants a replayed request (LK-ISS-5).
     AcceptRequestReplay,
+    /// The lock never locks a guest out (LK-LCK-1..3): no notice, nothing refused.
+    NoLockout,
+    /// The issuer records a replayed lock message again (LK-EVT-4).
+    AcceptEventReplay,
+    /// The lock ignores the grant's unlock limit (LK-LIM-2).
+    IgnoreUnlockLimit,
 }
 
 impl Fault {
+    /// The reason the check this fault removes would have given.
+    fn refusal(self) -> &'static str {
+        match self {
+            Fault::NoLockout => "locked_out",
+            Fault::IgnoreUnlockLimit => "unlock_limit_reached",
+            _ => "",
+        }
+    }
+
     /// All faults.
     pub const ALL: &'static [Fault] = &[
         Fault::SkipRssi,
@@ -47,6 +62,9 @@ impl Fault {
         Fault::IgnoreNotAfter,
         Fault::SkipLockMac,
         Fault::AcceptRequestReplay,
+        Fault::NoLockout,
+        Fault::AcceptEventReplay,
+        Fault::IgnoreUnlockLimit,
     ];
 }
 
@@ -111,10 +129,29 @@ impl BrokenIut {
                 Some(json!({"outcome": "response", "bytes": "00".repeat(20)}))
             }
             (Fault::AcceptRequestReplay, "request", "request_replay") => self.last_grant.clone(),
+            (Fault::NoLockout | Fault::IgnoreUnlockLimit, "beacon", r)
+                if r == self.fault.refusal() =>
+            {
+                Some(armed)
+            }
+            (Fault::NoLockout | Fault::IgnoreUnlockLimit, "response", r)
+                if r == self.fault.refusal() =>
+            {
+                Some(json!({"outcome": "unlock"}))
+            }
+            (Fault::AcceptEventReplay, "lock_message" | "event", "event_replay") => {
+                Some(json!({"outcome": "event"}))
+            }
             _ => None,
         };
         if let Some(out) = replacement {
             reply["output"] = out;
+        }
+        if self.fault == Fault::NoLockout
+            && let Some(out) = reply["output"].as_object_mut()
+        {
+            out.remove("lockout");
+            out.remove("lockouts_ended");
         }
         if reply["output"]["outcome"] == json!("unlock")
             && let Some(c) = req["input"]["conn"].as_u64()

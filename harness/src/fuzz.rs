@@ -94,6 +94,7 @@ const ACCEPTING: &[&str] = &[
     "response",
     "granted",
     "event",
+    "status",
 ];
 
 /// Runs `iterations` mutations with `seed`; returns the findings.

@@ -296,6 +296,7 @@ fn implied_grant_check(role: &str, raw_config: &Value, expect: &Value) -> Option
         "request_id": gg.header.request_id.to_string(),
         "issued_at": h.issued_at,
         "validity_s": h.not_after.saturating_sub(h.issued_at),
+        "max_unlocks": h.max_unlocks,
     }))
 }
 
@@ -375,7 +376,7 @@ fn eq<T: PartialEq + std::fmt::Display>(what: &str, got: T, want: T) -> Result<(
 
 /// Semantic checks for outputs that carry randomness (RSA-OAEP, RSA-PSS): the grant must
 /// verify under the issuer key, unwrap under the lock key to the same session key the guest
-/// grant seals, and carry the right identities and validity.
+/// grant seals, and carry the right identities, validity and unlock limit.
 fn verify(
     expect: &Value,
     v: &Value,
@@ -417,6 +418,12 @@ fn verify(
                 "validity (not_after − issued_at)",
                 h.not_after.saturating_sub(h.issued_at),
                 v["validity_s"].as_u64().unwrap_or_default(),
+            )?;
+            // The access policy's unlock limit (LK-ISS-12, LK-LIM-1); absent means none.
+            eq(
+                "lock_grant.max_unlocks",
+                u64::from(h.max_unlocks),
+                v["max_unlocks"].as_u64().unwrap_or_default(),
             )?;
             if h.not_before > h.issued_at {
                 return Err("lock_grant: not_before after issued_at".into());

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use latchkey::frame::{EventKind, LockEvent};
+use latchkey::issuer::LockReport;
 use latchkey::{GrantId, GuestId, Issuer, IssuerConfig, LockId, Reason, UnixMillis, topics};
 use latchkey_transport::broker::EmbeddedBroker;
 use latchkey_transport::mqtt::{ConnectionState, Incoming, MqttClient, MqttConfig, MqttUrl, QoS};
@@ -28,8 +29,7 @@ use crate::status::{
     RevokedGrant,
 };
 use crate::store::{
-    AuditSource, NewAudit, NewGrant, OpenMode, PendingRevocation, RegistrySnapshot, Store,
-    event_kind_name, kinds,
+    AuditSource, NewAudit, NewGrant, OpenMode, PendingRevocation, RegistrySnapshot, Store, kinds,
 };
 use crate::time;
 
@@ -654,9 +654,24 @@ impl Daemon {
     fn on_event(&mut self, lock: LockId, payload: &[u8]) {
         self.refresh_registry();
         let now = time::now();
-        match self.issuer.verify_event(lock, payload) {
-            Ok(ev) => {
-                // The audit trail recognises a redelivery (QoS 1) by the event id.
+        match self.issuer.handle_lock_message(now, lock, payload) {
+            // LK-EVT-4: a QoS 1 redelivery (or a replay) of a message already recorded.
+            Err(Reason::EventReplay) => {
+                self.counters.events_duplicate += 1;
+                debug!(lock = %lock, "lock message seen before; ignored");
+            }
+            Ok(LockReport::Status(st)) => {
+                self.counters.events_verified += 1;
+                info!(
+                    lock = %st.lock_id, status = %st.status_id, lock_time_ms = st.timestamp_ms,
+                    uptime_s = st.uptime_s, sessions = st.sessions, revocations = st.revocations,
+                    lockouts = st.lockouts, counters = st.counters.len(),
+                    "lock status"
+                );
+            }
+            Ok(LockReport::Event(ev)) => {
+                // The audit trail also knows the event id (the core's replay cache is
+                // restored from it after a restart).
                 match self.store.record_lock_event(&ev, now.0) {
                     Ok(effect) if !effect.new => {
                         self.counters.events_duplicate += 1;
@@ -702,7 +717,7 @@ impl Daemon {
     }
 
     fn log_event(&self, ev: &LockEvent) {
-        let kind = event_kind_name(ev.kind);
+        let kind = ev.kind.name();
         let reason = reason_text(ev.reason);
         match ev.kind {
             EventKind::Rejection => info!(

@@ -339,6 +339,8 @@ mod tests {
             session_id: SessionId([7; 8]),
             grant_id: GrantId([1; 16]),
             guest_id: GuestId([2; 16]),
+            unlocks: 1,
+            max_unlocks: 0,
         }
     }
 

@@ -28,6 +28,16 @@ impl<T: PartialOrd + Copy> Tunable<T> {
     pub fn allows(&self, v: T) -> bool {
         v >= self.min && v <= self.max
     }
+
+    /// The same tunable with its values converted (e.g. to print or test them uniformly).
+    pub fn map<U>(self, f: impl Fn(T) -> U) -> Tunable<U> {
+        Tunable {
+            name: self.name,
+            default: f(self.default),
+            min: f(self.min),
+            max: f(self.max),
+        }
+    }
 }
 
 /// Minimum RSSI (dBm) of a beacon the lock accepts.
@@ -100,6 +110,27 @@ pub const REVOCATION_CAPACITY: Tunable<usize> = Tunable {
     min: 16,
     max: 1_000_000,
 };
+/// Failed handshakes of one guest that lock it out (LK-LCK-1); 0 disables lockout.
+pub const LOCKOUT_THRESHOLD: Tunable<u32> = Tunable {
+    name: "lockout_threshold",
+    default: 5,
+    min: 0,
+    max: 1_000,
+};
+/// Length of the window in which a guest's failed handshakes are counted, in seconds.
+pub const LOCKOUT_WINDOW_S: Tunable<u64> = Tunable {
+    name: "lockout_window_s",
+    default: 300,
+    min: 10,
+    max: 86_400,
+};
+/// How long a lockout lasts, in seconds (LK-LCK-3).
+pub const LOCKOUT_DURATION_S: Tunable<u64> = Tunable {
+    name: "lockout_duration_s",
+    default: 900,
+    min: 10,
+    max: 86_400,
+};
 /// The issuer accepts requests whose timestamp is within ± this many seconds.
 pub const REQUEST_WINDOW_S: Tunable<u64> = Tunable {
     name: "request_window_s",
@@ -113,6 +144,49 @@ pub const REQUEST_CACHE_CAPACITY: Tunable<usize> = Tunable {
     default: 65_536,
     min: 16,
     max: 10_000_000,
+};
+/// The issuer accepts lock messages whose timestamp is within ± this many seconds
+/// (LK-EVT-3).
+pub const EVENT_WINDOW_S: Tunable<u64> = Tunable {
+    name: "event_window_s",
+    default: 3_600,
+    min: 60,
+    max: 86_400,
+};
+/// Capacity of the issuer's replay cache of lock message ids, per lock (LK-EVT-4).
+pub const EVENT_REPLAY_CAPACITY: Tunable<usize> = Tunable {
+    name: "event_replay_capacity",
+    default: 4_096,
+    min: 16,
+    max: 1_000_000,
+};
+/// Grant requests a guest may make in a burst (LK-ISS-11).
+pub const RATE_GUEST_BURST: Tunable<u32> = Tunable {
+    name: "rate_guest_burst",
+    default: 10,
+    min: 1,
+    max: 10_000,
+};
+/// Grant requests per hour a guest's bucket refills (LK-ISS-11).
+pub const RATE_GUEST_PER_HOUR: Tunable<u32> = Tunable {
+    name: "rate_guest_per_hour",
+    default: 120,
+    min: 1,
+    max: 1_000_000,
+};
+/// Grant requests for one lock in a burst (LK-ISS-11).
+pub const RATE_LOCK_BURST: Tunable<u32> = Tunable {
+    name: "rate_lock_burst",
+    default: 60,
+    min: 1,
+    max: 10_000,
+};
+/// Grant requests per hour a lock's bucket refills (LK-ISS-11).
+pub const RATE_LOCK_PER_HOUR: Tunable<u32> = Tunable {
+    name: "rate_lock_per_hour",
+    default: 3_600,
+    min: 1,
+    max: 1_000_000,
 };
 /// Most grant requests a guest keeps outstanding.
 pub const MAX_OUTSTANDING_REQUESTS: Tunable<usize> = Tunable {

@@ -81,6 +81,8 @@ reasons! {
     PendingCapReached = 25, "pending_cap_reached", ["LK-ADV-8"];
     /// The replay cache is full of entries still inside the step window.
     ReplayCacheFull = 26, "replay_cache_full", ["LK-ADV-9"];
+    /// The session's guest is locked out after too many failed handshakes.
+    LockedOut = 27, "locked_out", ["LK-LCK-2"];
     /// No pending authentication matches the Select.
     NoPendingAuth = 32, "no_pending_auth", ["LK-SEL-1"];
     /// The Select came after the connection window.
@@ -98,7 +100,9 @@ reasons! {
     /// The response MAC does not verify.
     BadResponseMac = 44, "bad_response_mac", ["LK-RSP-6"];
     /// The session was revoked.
-    SessionRevoked = 45, "session_revoked", ["LK-RSP-7", "LK-REV-3"];
+    SessionRevoked = 45, "session_revoked", ["LK-RSP-7", "LK-REV-3", "LK-REV-5"];
+    /// The session used every unlock its grant allows (or the policy allows no more).
+    UnlockLimitReached = 46, "unlock_limit_reached", ["LK-LIM-2", "LK-ISS-12"];
     /// The message names another lock.
     WrongLock = 48, "wrong_lock", ["LK-GRT-1", "LK-REV-1", "LK-EVT-2"];
     /// The issuer's signature does not verify.
@@ -146,13 +150,25 @@ reasons! {
     /// The lock is not registered with the issuer.
     UnknownLock = 86, "unknown_lock", ["LK-ISS-6"];
     /// The guest may not use that lock.
-    NotAuthorized = 87, "not_authorized", ["LK-ISS-7"];
+    NotAuthorized = 87, "not_authorized", ["LK-ISS-7", "LK-ISS-12"];
     /// The request cache is full of live entries.
     RequestCacheFull = 88, "request_cache_full", ["LK-ISS-8"];
     /// The issuer tracks as many live grants as it may.
     GrantCapReached = 89, "grant_cap_reached", ["LK-ISS-10"];
-    /// A lock event's signature does not verify.
+    /// The guest or the lock has used up its grant requests for now.
+    RateLimited = 90, "rate_limited", ["LK-ISS-11"];
+    /// The access policy does not allow the guest at the lock at this time (validity).
+    OutsideAccessWindow = 91, "outside_access_window", ["LK-ISS-12"];
+    /// The access policy's schedule does not allow the guest at the lock at this time.
+    OutsideSchedule = 92, "outside_schedule", ["LK-ISS-12"];
+    /// A lock event's (or status's) signature does not verify.
     BadEventSignature = 96, "bad_event_signature", ["LK-EVT-1"];
+    /// A lock message older than the event window.
+    StaleEvent = 97, "stale_event", ["LK-EVT-3"];
+    /// A lock message newer than the event window.
+    FutureEvent = 98, "future_event", ["LK-EVT-3"];
+    /// A lock message id already seen, or at or before the lock's floor.
+    EventReplay = 99, "event_replay", ["LK-EVT-4"];
 }
 
 /// The ATT application error a lock returns for each reason a GATT write can produce
@@ -169,6 +185,8 @@ const ATT_CODES: &[(Reason, u8)] = &[
     (Reason::SessionExpired, 0x88),
     (Reason::SessionRevoked, 0x89),
     (Reason::SessionNotYetValid, 0x8B),
+    (Reason::LockedOut, 0x8C),
+    (Reason::UnlockLimitReached, 0x8D),
 ];
 
 /// Any malformed GATT value (LK-FRM-*).

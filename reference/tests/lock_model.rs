@@ -13,6 +13,12 @@
 //! pending authentication whose connection window has passed still exists until a timeout
 //! purges it, so the same beacon heard again is `already_pending` (LK-ADV-7), and it still
 //! counts towards `max_pending` (LK-ADV-8).
+//!
+//! The model also follows unlock limits (LK-LIM-1/2: two of the sessions carry one),
+//! lockout after failed handshakes (LK-LCK-1..3, with a threshold of 2, a one-minute window
+//! and the shortest duration; every session belongs to one guest, so they share the count)
+//! and the tombstones of revoked sessions (LK-REV-5). The notices the lock emits after each
+//! input must be exactly the model's.
 
 mod common;
 
@@ -22,7 +28,8 @@ use std::sync::{Mutex, OnceLock};
 use common::{Forge, GUEST, LOCK_A, T0, lock_config};
 use latchkey::crypto::{self, MacContext, derive_session_keys};
 use latchkey::lock::{
-    BeaconOutcome, ConnId, GrantOutcome, LockConfig, LockStats, RevocationOutcome, Unlock,
+    BeaconOutcome, ConnId, GrantOutcome, LockConfig, LockNotice, LockStats, RevocationOutcome,
+    Unlock,
 };
 use latchkey::{Lock, Reason, SessionId, Step, UnixMillis};
 use proptest::prelude::*;
@@ -48,14 +55,18 @@ const MAX_CHALLENGES: usize = 1;
 const REPLAY_CAP: usize = 16;
 const REVOCATION_CAP: usize = 16;
 const COMPANY: u16 = 0xFFFF;
+const LOCKOUT_THRESHOLD: u32 = 2;
+const LOCKOUT_WINDOW_MS: u64 = 60_000;
+const LOCKOUT_DURATION_MS: u64 = 10_000;
 
-/// `(seed, issued_at, not_before, not_after)`, seconds relative to `T0`:
-/// 0 is live for the whole run; 1 is issued in the future at first (LK-GRT-6), then not yet
-/// valid, then expires mid-run; 2 expires early.
-const SESSIONS: [(u8, i64, i64, i64); N] = [
-    (0x11, 0, -30, 3_600),
-    (0x22, 40, 40, 160),
-    (0x33, 0, -30, 70),
+/// `(seed, issued_at, not_before, not_after, max_unlocks)`, seconds relative to `T0`:
+/// 0 is live for the whole run and may unlock once; 1 is issued in the future at first
+/// (LK-GRT-6), then not yet valid, then expires mid-run, with no unlock limit; 2 expires
+/// early and may unlock twice.
+const SESSIONS: [(u8, i64, i64, i64, u16); N] = [
+    (0x11, 0, -30, 3_600, 1),
+    (0x22, 40, 40, 160, 0),
+    (0x33, 0, -30, 70, 2),
 ];
 
 struct Fixtures {
@@ -74,11 +85,12 @@ fn fx() -> &'static Fixtures {
         let at = |off: i64| t0.checked_add_signed(off).expect("in range");
         let forges: Vec<Forge> = SESSIONS
             .iter()
-            .map(|&(seed, issued, nb, na)| {
+            .map(|&(seed, issued, nb, na, max_unlocks)| {
                 let mut f = Forge::new(seed, T0);
                 f.header.issued_at = at(issued);
                 f.header.not_before = at(nb);
                 f.header.not_after = at(na);
+                f.header.max_unlocks = max_unlocks;
                 f
             })
             .collect();
@@ -94,6 +106,9 @@ fn fx() -> &'static Fixtures {
         cfg.max_challenges = MAX_CHALLENGES;
         cfg.replay_capacity = REPLAY_CAP;
         cfg.revocation_capacity = REVOCATION_CAP;
+        cfg.lockout_threshold = LOCKOUT_THRESHOLD;
+        cfg.lockout_window_s = LOCKOUT_WINDOW_MS / 1000;
+        cfg.lockout_duration_s = LOCKOUT_DURATION_MS / 1000;
         Fixtures {
             cfg,
             forges,
@@ -123,6 +138,10 @@ fn not_after(i: usize) -> u64 {
 
 fn issued_at(i: usize) -> u64 {
     T0.secs().saturating_add_signed(SESSIONS[i].1)
+}
+
+fn max_unlocks(i: usize) -> u16 {
+    SESSIONS[i].4
 }
 
 fn step_of(ms: u64) -> u32 {
@@ -185,6 +204,15 @@ enum Tr {
     },
     Disconnect(u64),
     Timeout,
+    /// A whole handshake at the current step: beacon, then (if it armed) Select on `conn`,
+    /// then (if it yielded a challenge) a Response of `kind`.
+    Handshake {
+        session: usize,
+        attempt: u16,
+        conn: u64,
+        kind: RespKind,
+        phone_offset_s: i64,
+    },
 }
 
 /// What an input returned.
@@ -198,6 +226,8 @@ enum Verdict {
     Response(Result<Unlock, Reason>),
     Grant(Result<GrantOutcome, Reason>),
     Revocation(Result<RevocationOutcome, Reason>),
+    /// The verdicts of a composite input, in order.
+    Seq(Vec<Verdict>),
 }
 
 // ------------------------------------------------------------------ the model
@@ -216,6 +246,16 @@ struct Chal {
     issued_at: u64,
 }
 
+/// The guest's failed handshakes (LK-LCK-1): every session is the same guest's.
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    window_start: u64,
+    count: u32,
+    /// The session of the latest failure.
+    session: usize,
+    locked_until: Option<u64>,
+}
+
 #[derive(Debug, Clone)]
 struct Model {
     /// The driver's clock (ms).
@@ -231,8 +271,15 @@ struct Model {
     challenges: BTreeMap<u64, Chal>,
     /// The revocation list: session → expires_at (s).
     revoked: BTreeMap<usize, u64>,
+    /// Sessions revoked while installed, whose revocation is remembered (LK-REV-5).
+    tomb: [bool; N],
+    /// Unlocks per session (LK-LIM-1).
+    unlocks: [u16; N],
+    failures: Option<Failures>,
     /// The verdict the last transition must produce.
     expect: Verdict,
+    /// The notices it must emit, in order.
+    notices: Vec<LockNotice>,
 }
 
 impl Model {
@@ -245,8 +292,69 @@ impl Model {
             replay: BTreeSet::new(),
             challenges: BTreeMap::new(),
             revoked: BTreeMap::new(),
+            tomb: [false; N],
+            unlocks: [0; N],
+            failures: None,
             expect: Verdict::Nothing,
+            notices: Vec::new(),
         }
+    }
+
+    fn locked_out(&self) -> bool {
+        self.failures
+            .and_then(|f| f.locked_until)
+            .is_some_and(|u| self.eff < u)
+    }
+
+    fn lockout_ended(&mut self, f: Failures) {
+        let h = &fx().forges[f.session].header;
+        self.notices.push(LockNotice::LockoutEnded {
+            guest_id: GUEST,
+            grant_id: h.grant_id,
+            session_id: h.session_id,
+        });
+        self.failures = None;
+    }
+
+    /// LK-LCK-1: a failed handshake on a challenge of session `i`.
+    fn fail(&mut self, i: usize, reason: Reason) {
+        let now = self.eff;
+        if let Some(f) = self.failures
+            && let Some(u) = f.locked_until
+        {
+            if now < u {
+                return;
+            }
+            self.lockout_ended(f);
+        }
+        let mut f = self.failures.unwrap_or(Failures {
+            window_start: now,
+            count: 0,
+            session: i,
+            locked_until: None,
+        });
+        if now - f.window_start > LOCKOUT_WINDOW_MS {
+            f.window_start = now;
+            f.count = 0;
+        }
+        f.count += 1;
+        f.session = i;
+        if f.count >= LOCKOUT_THRESHOLD {
+            let until = now + LOCKOUT_DURATION_MS;
+            f.locked_until = Some(until);
+            f.count = 0;
+            let h = &fx().forges[i].header;
+            self.notices.push(LockNotice::LockoutStarted {
+                guest_id: GUEST,
+                grant_id: h.grant_id,
+                session_id: h.session_id,
+                reason,
+                until: UnixMillis(until),
+            });
+            // Every pending authentication is this guest's.
+            self.pending = [None; N];
+        }
+        self.failures = Some(f);
     }
 
     fn now_s(&self) -> u64 {
@@ -276,6 +384,14 @@ impl Model {
         self.challenges
             .retain(|_, c| now - c.issued_at <= BUDGET_MS);
         self.revoked.retain(|_, exp| *exp > now_s);
+        for i in 0..N {
+            self.tomb[i] &= self.revoked.contains_key(&i);
+        }
+        if let Some(f) = self.failures
+            && f.locked_until.is_some_and(|u| u <= now)
+        {
+            self.lockout_ended(f);
+        }
     }
 
     /// §7.2.3, in order.
@@ -298,7 +414,7 @@ impl Model {
         if step > cur.saturating_add(1) {
             return Err(Reason::FutureStep);
         }
-        if !self.installed[i] {
+        if !self.installed[i] && !self.tomb[i] {
             return Err(Reason::UnknownTag);
         }
         if !(RSSI_MIN..=20).contains(&rssi) {
@@ -307,11 +423,20 @@ impl Model {
         if kind == BeaconKind::BadMac {
             return Err(Reason::BadBeaconMac);
         }
+        if !self.installed[i] {
+            return Err(Reason::SessionRevoked);
+        }
         if self.now_s() < not_before(i) {
             return Err(Reason::SessionNotYetValid);
         }
         if self.now_s() >= not_after(i) {
             return Err(Reason::SessionExpired);
+        }
+        if max_unlocks(i) != 0 && self.unlocks[i] >= max_unlocks(i) {
+            return Err(Reason::UnlockLimitReached);
+        }
+        if self.locked_out() {
+            return Err(Reason::LockedOut);
         }
         if self.replay.contains(&(i, step, attempt)) {
             // `already_pending` while this exact beacon's pending authentication exists;
@@ -385,10 +510,29 @@ impl Model {
         u32::try_from(t).expect("u32 seconds")
     }
 
-    /// §7.2.5, in order.
+    /// §7.2.5, in order; a failed handshake counts (LK-LCK-1).
     fn respond(&mut self, conn: u64, kind: RespKind, offset_s: i64) -> Result<Unlock, Reason> {
         self.tick();
         let ch = self.challenges.remove(&conn).ok_or(Reason::NoChallenge)?;
+        let r = self.check_response(ch, kind, offset_s);
+        if let Err(
+            reason @ (Reason::LateResponse
+            | Reason::StepMismatch
+            | Reason::ClockSkew
+            | Reason::BadResponseMac),
+        ) = r
+        {
+            self.fail(ch.session, reason);
+        }
+        r
+    }
+
+    fn check_response(
+        &mut self,
+        ch: Chal,
+        kind: RespKind,
+        offset_s: i64,
+    ) -> Result<Unlock, Reason> {
         if self.eff - ch.issued_at > BUDGET_MS {
             return Err(Reason::LateResponse);
         }
@@ -398,6 +542,9 @@ impl Model {
         }
         if !self.installed[i] || self.now_s() >= not_after(i) {
             return Err(Reason::SessionExpired);
+        }
+        if self.locked_out() {
+            return Err(Reason::LockedOut);
         }
         let step = ch.step + u32::from(kind == RespKind::WrongStep);
         if step != ch.step {
@@ -409,7 +556,11 @@ impl Model {
         if kind == RespKind::BadMac {
             return Err(Reason::BadResponseMac);
         }
-        Ok(unlock(i))
+        if max_unlocks(i) != 0 && self.unlocks[i] >= max_unlocks(i) {
+            return Err(Reason::UnlockLimitReached);
+        }
+        self.unlocks[i] += 1;
+        Ok(unlock(i, self.unlocks[i]))
     }
 
     /// §7.2.6, in order (frames, lock id, signature and validity are always good here).
@@ -435,6 +586,7 @@ impl Model {
             }
         }
         self.installed[i] = true;
+        self.unlocks[i] = 0;
         let h = &fx().forges[i].header;
         Ok(GrantOutcome::Installed {
             grant_id: h.grant_id,
@@ -451,6 +603,7 @@ impl Model {
             self.revoked.entry(i).or_insert(not_after(i));
         }
         let session_removed = self.installed[i];
+        self.tomb[i] |= session_removed && self.revoked.contains_key(&i);
         self.installed[i] = false;
         self.pending[i] = None;
         Ok(RevocationOutcome {
@@ -468,6 +621,10 @@ impl Model {
             challenges: self.challenges.len(),
             replay: self.replay.len(),
             revocations: self.revoked.len(),
+            tombstones: self.tomb.iter().filter(|x| **x).count(),
+            failure_records: usize::from(self.failures.is_some()),
+            lockouts: usize::from(self.failures.is_some_and(|f| f.locked_until.is_some())),
+            notices: 0,
         }
     }
 
@@ -489,20 +646,24 @@ impl Model {
             .challenges
             .values()
             .map(|c| c.issued_at + BUDGET_MS + 1);
+        let lockout = self.failures.and_then(|f| f.locked_until);
         sessions
             .chain(pending)
             .chain(challenges)
+            .chain(lockout)
             .chain([step_end])
             .min()
     }
 }
 
-fn unlock(i: usize) -> Unlock {
+fn unlock(i: usize, unlocks: u16) -> Unlock {
     let h = &fx().forges[i].header;
     Unlock {
         session_id: h.session_id,
         grant_id: h.grant_id,
         guest_id: h.guest_id,
+        unlocks,
+        max_unlocks: h.max_unlocks,
     }
 }
 
@@ -555,7 +716,7 @@ impl ReferenceStateMachine for LockModel {
             1 => Just(BeaconKind::Foreign),
         ];
         let resp_kind = prop_oneof![
-            6 => Just(RespKind::Genuine),
+            3 => Just(RespKind::Genuine),
             1 => Just(RespKind::BadMac),
             1 => Just(RespKind::WrongStep),
         ];
@@ -631,6 +792,20 @@ impl ReferenceStateMachine for LockModel {
             ),
             (2, (0..CONNS).prop_map(Tr::Disconnect).boxed()),
             (2, Just(Tr::Timeout).boxed()),
+            (
+                4,
+                (0..N, 0u16..16, 0..CONNS, resp_kind.clone(), offset.clone())
+                    .prop_map(
+                        |(session, attempt, conn, kind, phone_offset_s)| Tr::Handshake {
+                            session,
+                            attempt,
+                            conn,
+                            kind,
+                            phone_offset_s,
+                        },
+                    )
+                    .boxed(),
+            ),
         ];
         // Most useful inputs follow the state: the pending beacon heard again or selected,
         // the outstanding challenge answered.
@@ -674,6 +849,15 @@ impl ReferenceStateMachine for LockModel {
             edges.push(not_before(i) * 1000);
             edges.push(not_after(i) * 1000 - 1);
         }
+        if let Some(until) = s.failures.and_then(|f| f.locked_until) {
+            edges.push(until);
+            if until <= s.now {
+                // The lockout's time is up: its timer (LK-LCK-3).
+                arms.push((8, Just(Tr::Timeout).boxed()));
+            } else {
+                arms.push((4, Just(Tr::Advance(until - s.now)).boxed()));
+            }
+        }
         let jumps: Vec<u64> = edges
             .into_iter()
             .filter(|e| *e >= s.now)
@@ -682,6 +866,22 @@ impl ReferenceStateMachine for LockModel {
             .collect();
         if !jumps.is_empty() {
             arms.push((6, prop::sample::select(jumps).prop_map(Tr::Advance).boxed()));
+        }
+        // A locked-out guest keeps trying: its installed sessions' beacons (LK-LCK-2).
+        let installed: Vec<usize> = (0..N).filter(|i| s.installed[*i]).collect();
+        if s.locked_out() && !installed.is_empty() {
+            arms.push((
+                8,
+                (prop::sample::select(installed), 0u16..4)
+                    .prop_map(move |(session, attempt)| Tr::Beacon {
+                        session,
+                        step: cur,
+                        attempt,
+                        rssi: -50,
+                        kind: BeaconKind::Genuine,
+                    })
+                    .boxed(),
+            ));
         }
         let conns: Vec<u64> = s.challenges.keys().copied().collect();
         if !conns.is_empty() {
@@ -700,6 +900,7 @@ impl ReferenceStateMachine for LockModel {
     }
 
     fn apply(mut s: Model, t: &Tr) -> Model {
+        s.notices.clear();
         s.expect = match *t {
             Tr::Advance(ms) => {
                 s.now += ms;
@@ -748,6 +949,27 @@ impl ReferenceStateMachine for LockModel {
                 s.purge();
                 Verdict::Nothing
             }
+            Tr::Handshake {
+                session,
+                attempt,
+                conn,
+                kind,
+                phone_offset_s,
+            } => {
+                s.tick();
+                let step = step_of(s.eff);
+                let mut seq = vec![];
+                let b = s.beacon(session, step, attempt, -50, BeaconKind::Genuine);
+                seq.push(Verdict::Beacon(b));
+                if b.is_ok() {
+                    let sel = s.select(conn, session, step, attempt);
+                    seq.push(Verdict::Select(sel));
+                    if sel.is_ok() {
+                        seq.push(Verdict::Response(s.respond(conn, kind, phone_offset_s)));
+                    }
+                }
+                Verdict::Seq(seq)
+            }
         };
         s
     }
@@ -768,6 +990,90 @@ struct Sut {
 fn flip_last<const L: usize>(mut b: [u8; L]) -> [u8; L] {
     b[L - 1] ^= 0x01;
     b
+}
+
+impl Sut {
+    fn select(
+        &mut self,
+        now: UnixMillis,
+        conn: u64,
+        session: usize,
+        step: u32,
+        attempt: u16,
+    ) -> Verdict {
+        let f = fx();
+        let sel = f.forges[session].select(Step(step), attempt);
+        let r = self
+            .lock
+            .handle_select(now, ConnId(conn), &sel, &mut self.rng);
+        if let Ok(ch) = &r {
+            // LK-CHL-1: a fresh nonce, and a lock_mac the guest verifies (LK-GST-2)
+            // over the armed step and attempt.
+            assert!(self.nonces.insert(ch.nonce), "nonce reused");
+            let fg = &f.forges[session];
+            let keys = derive_session_keys(&fg.k_s, &LOCK_A, &fg.header.session_id);
+            let ctx = MacContext {
+                lock_id: LOCK_A,
+                session_id: fg.header.session_id,
+                nonce: ch.nonce,
+                lock_time: ch.lock_time,
+                step: Step(step),
+                attempt,
+            };
+            assert_eq!(ch.lock_mac, crypto::lock_mac(&keys.chal, &ctx));
+            self.read
+                .insert(conn, (session, step, attempt, ch.to_bytes()));
+        }
+        Verdict::Select(r.map(|ch| (ch.session_id, ch.lock_time)))
+    }
+
+    fn respond(
+        &mut self,
+        m: &Model,
+        now: UnixMillis,
+        conn: u64,
+        kind: RespKind,
+        phone_offset_s: i64,
+    ) -> Verdict {
+        let f = fx();
+        let payload = match self.read.get(&conn) {
+            Some((i, step, attempt, value)) => {
+                let step = if kind == RespKind::WrongStep {
+                    step + 1
+                } else {
+                    *step
+                };
+                let r = f.forges[*i].response(
+                    value,
+                    Step(step),
+                    *attempt,
+                    m.phone_time(phone_offset_s),
+                );
+                if kind == RespKind::BadMac {
+                    flip_last(r)
+                } else {
+                    r
+                }
+            }
+            None => [0u8; 20],
+        };
+        let r = self.lock.handle_response(now, ConnId(conn), &payload);
+        if let Ok(u) = &r {
+            // Never an unlock unless a genuine response answered a fresh challenge
+            // of a live, unrevoked session, within its unlock limit.
+            let i = session_index(&u.session_id);
+            assert_eq!(kind, RespKind::Genuine, "unlock from a forged response");
+            assert!(
+                m.installed[i] && !m.revoked.contains_key(&i) && m.now_s() < not_after(i),
+                "unlock for a session that is not live: {u:?}"
+            );
+            assert!(
+                u.max_unlocks == 0 || u.unlocks <= u.max_unlocks,
+                "unlock beyond the limit: {u:?}"
+            );
+        }
+        Verdict::Response(r)
+    }
 }
 
 impl StateMachineTest for Sut {
@@ -837,70 +1143,12 @@ impl StateMachineTest for Sut {
                 session,
                 step,
                 attempt,
-            } => {
-                let sel = f.forges[session].select(Step(step), attempt);
-                let r = sut
-                    .lock
-                    .handle_select(now, ConnId(conn), &sel, &mut sut.rng);
-                if let Ok(ch) = &r {
-                    // LK-CHL-1: a fresh nonce, and a lock_mac the guest verifies (LK-GST-2)
-                    // over the armed step and attempt.
-                    assert!(sut.nonces.insert(ch.nonce), "nonce reused");
-                    let fg = &f.forges[session];
-                    let keys = derive_session_keys(&fg.k_s, &LOCK_A, &fg.header.session_id);
-                    let ctx = MacContext {
-                        lock_id: LOCK_A,
-                        session_id: fg.header.session_id,
-                        nonce: ch.nonce,
-                        lock_time: ch.lock_time,
-                        step: Step(step),
-                        attempt,
-                    };
-                    assert_eq!(ch.lock_mac, crypto::lock_mac(&keys.chal, &ctx));
-                    sut.read
-                        .insert(conn, (session, step, attempt, ch.to_bytes()));
-                }
-                Verdict::Select(r.map(|ch| (ch.session_id, ch.lock_time)))
-            }
+            } => sut.select(now, conn, session, step, attempt),
             Tr::Respond {
                 conn,
                 kind,
                 phone_offset_s,
-            } => {
-                let payload = match sut.read.get(&conn) {
-                    Some((i, step, attempt, value)) => {
-                        let step = if kind == RespKind::WrongStep {
-                            step + 1
-                        } else {
-                            *step
-                        };
-                        let r = f.forges[*i].response(
-                            value,
-                            Step(step),
-                            *attempt,
-                            m.phone_time(phone_offset_s),
-                        );
-                        if kind == RespKind::BadMac {
-                            flip_last(r)
-                        } else {
-                            r
-                        }
-                    }
-                    None => [0u8; 20],
-                };
-                let r = sut.lock.handle_response(now, ConnId(conn), &payload);
-                if let Ok(u) = &r {
-                    // Never an unlock unless a genuine response answered a fresh challenge
-                    // of a live, unrevoked session.
-                    let i = session_index(&u.session_id);
-                    assert_eq!(kind, RespKind::Genuine, "unlock from a forged response");
-                    assert!(
-                        m.installed[i] && !m.revoked.contains_key(&i) && m.now_s() < not_after(i),
-                        "unlock for a session that is not live: {u:?}"
-                    );
-                }
-                Verdict::Response(r)
-            }
+            } => sut.respond(m, now, conn, kind, phone_offset_s),
             Tr::Disconnect(conn) => {
                 sut.lock.handle_disconnect(ConnId(conn));
                 sut.read.remove(&conn);
@@ -910,11 +1158,48 @@ impl StateMachineTest for Sut {
                 sut.lock.handle_timeout(now);
                 Verdict::Nothing
             }
+            Tr::Handshake {
+                session,
+                attempt,
+                conn,
+                kind,
+                phone_offset_s,
+            } => {
+                let step = step_of(m.eff);
+                let b = f.forges[session].beacon(Step(step), attempt);
+                let mut seq = vec![];
+                let r = sut.lock.handle_beacon(now, COMPANY, &b, -50);
+                seq.push(Verdict::Beacon(r));
+                if r.is_ok() {
+                    let sel = sut.select(now, conn, session, step, attempt);
+                    let ok = matches!(sel, Verdict::Select(Ok(_)));
+                    seq.push(sel);
+                    if ok {
+                        seq.push(sut.respond(m, now, conn, kind, phone_offset_s));
+                    }
+                }
+                Verdict::Seq(seq)
+            }
         };
         assert_eq!(
             got, m.expect,
             "the lock (left) and the model (right) disagree"
         );
+        assert_eq!(
+            got, m.expect,
+            "the lock (left) and the model (right) disagree"
+        );
+        let notices: Vec<LockNotice> = std::iter::from_fn(|| sut.lock.poll_notice()).collect();
+        assert_eq!(notices, m.notices, "notices: lock (left), model (right)");
+        let mut seen = SEEN.lock().expect("not poisoned");
+        for n in &notices {
+            let label = match n {
+                LockNotice::LockoutStarted { .. } => "notice lockout_started",
+                LockNotice::LockoutEnded { .. } => "notice lockout_ended",
+            };
+            *seen.entry(label.to_string()).or_default() += 1;
+        }
+        drop(seen);
         let mut seen = SEEN.lock().expect("not poisoned");
         for l in labels(&got) {
             *seen.entry(l).or_default() += 1;
@@ -954,6 +1239,7 @@ fn labels(v: &Verdict) -> Vec<String> {
     }
     let (input, r) = match v {
         Verdict::Nothing => return vec![],
+        Verdict::Seq(vs) => return vs.iter().flat_map(labels).collect(),
         Verdict::Beacon(r) => return vec![beacon(r)],
         Verdict::Burst(rs) => return rs.iter().map(beacon).collect(),
         Verdict::Select(r) => ("select", r.map(|_| "challenge")),
@@ -976,7 +1262,7 @@ fn lock_follows_the_model() {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(128);
+        .unwrap_or(256);
     let config = ProptestConfig {
         cases,
         max_shrink_iters: 4096,
@@ -1002,8 +1288,14 @@ fn lock_follows_the_model() {
         eprintln!("  {k:<40} {n}");
     }
     // The generator reaches the end of the protocol, not only its early rejections.
-    assert!(
-        seen.contains_key("response UNLOCK"),
-        "no unlock in {seen:?}"
-    );
+    for verdict in [
+        "response UNLOCK",
+        "notice lockout_started",
+        "notice lockout_ended",
+        "beacon locked_out",
+        "beacon unlock_limit_reached",
+        "beacon session_revoked",
+    ] {
+        assert!(seen.contains_key(verdict), "no {verdict} in {seen:?}");
+    }
 }

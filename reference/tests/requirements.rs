@@ -4,8 +4,14 @@
 mod common;
 
 use common::*;
-use latchkey::frame::{EventKind, MessageType, ResponseView};
-use latchkey::lock::{BeaconOutcome, ConnId, GrantOutcome, MessageOutcome};
+use latchkey::crypto::EnrollmentKey;
+use latchkey::frame::{
+    EventKind, LockGrantView, MessageType, ResponseView, StatusCounter, StatusFlags,
+};
+use latchkey::issuer::{AccessPolicy, AccessRule, Authorization, LockReport, StaticAccess};
+use latchkey::lock::{
+    BeaconOutcome, ConnId, GrantOutcome, LockNotice, MessageOutcome, StatusInput, Unlock,
+};
 use latchkey::{GrantId, GuestId, LockId, Reason, SessionId, Step, UnixMillis};
 
 fn flip(bytes: &[u8], i: usize) -> Vec<u8> {
@@ -85,7 +91,7 @@ fn lk_frm_4_field_ranges() {
     let mut w = World::new();
     let g = w.issue(600);
     let mut bad = g.lock_grant.clone();
-    bad[82..84].copy_from_slice(&255u16.to_be_bytes()); // wrapped_len below 256
+    bad[84..86].copy_from_slice(&255u16.to_be_bytes()); // wrapped_len below 256
     assert_eq!(
         w.lock.handle_grant(w.now, &bad, &mut w.rng),
         Err(Reason::FieldOutOfRange)
@@ -101,10 +107,10 @@ fn lk_frm_4_field_ranges() {
     let mut bad_ev = ev.clone();
     bad_ev[42] = 9; // unknown event kind
     assert_eq!(
-        w.issuer.verify_event(LOCK_A, &bad_ev),
+        w.issuer.handle_lock_message(w.now, LOCK_A, &bad_ev),
         Err(Reason::FieldOutOfRange)
     );
-    assert!(w.issuer.verify_event(LOCK_A, &ev).is_ok());
+    assert!(w.issuer.handle_lock_message(w.now, LOCK_A, &ev).is_ok());
 }
 
 // ------------------------------------------------------------------ key schedule
@@ -590,6 +596,323 @@ fn lk_rsp_7_session_still_live() {
     );
 }
 
+// ------------------------------------------------------------------ unlock limits
+
+/// Beacon, Select and Response of a forged session at the current step on `conn`.
+fn forge_handshake(w: &mut World, f: &Forge, attempt: u16, conn: u64) -> Result<Unlock, Reason> {
+    let ch = forge_challenge(w, f, attempt, conn)?;
+    let r = f.response(&ch, w.now.step(), attempt, w.now.secs_u32());
+    w.lock.handle_response(w.now, ConnId(conn), &r)
+}
+
+/// Beacon and Select of a forged session at the current step on `conn`: the challenge.
+fn forge_challenge(w: &mut World, f: &Forge, attempt: u16, conn: u64) -> Result<[u8; 33], Reason> {
+    let step = w.now.step();
+    w.lock
+        .handle_beacon(w.now, 0xFFFF, &f.beacon(step, attempt), RSSI_NEAR)?;
+    Ok(w.lock
+        .handle_select(w.now, ConnId(conn), &f.select(step, attempt), &mut w.rng)?
+        .to_bytes())
+}
+
+fn install(w: &mut World, f: &Forge) {
+    let g = f.lock_grant(&mut w.rng);
+    assert!(matches!(
+        w.lock.handle_grant(w.now, &g, &mut w.rng),
+        Ok(GrantOutcome::Installed { .. })
+    ));
+}
+
+#[test]
+fn lk_lim_1_a_limited_session_counts_its_unlocks() {
+    // The issuer's policy sets the limit, the LockGrant carries it, the lock counts.
+    let mut w = World::new();
+    let mut policy = StaticAccess::new();
+    policy.set(
+        GUEST,
+        LOCK_A,
+        AccessRule {
+            max_unlocks: Some(2),
+            ..AccessRule::default()
+        },
+    );
+    let req = w.guest.request_grant(w.now, LOCK_A, 3600, &mut w.rng);
+    let g = w
+        .issuer
+        .handle_request_with(w.now, GUEST, &req, &mut policy, &mut w.rng)
+        .expect("granted");
+    assert_eq!(g.max_unlocks, 2);
+    let header = LockGrantView::parse(&g.lock_grant).expect("parses").header;
+    assert_eq!(header.max_unlocks, 2);
+    w.lock
+        .handle_grant(w.now, &g.lock_grant, &mut w.rng)
+        .expect("installs");
+    w.guest
+        .handle_grant(w.now, &g.guest_grant)
+        .expect("guest installs");
+    assert_eq!(w.lock.unlock_count(&g.grant_id), Some(0));
+    let u = w.unlock().expect("first unlock");
+    assert_eq!((u.unlocks, u.max_unlocks), (1, 2));
+    let u = w.unlock().expect("second unlock");
+    assert_eq!((u.unlocks, u.max_unlocks), (2, 2));
+    assert_eq!(w.lock.unlock_count(&g.grant_id), Some(2));
+    // A session without a limit counts too, and never refuses for it.
+    let f = Forge::new(9, w.now);
+    install(&mut w, &f);
+    for n in 1..=3u16 {
+        let u = forge_handshake(&mut w, &f, n, 5).expect("unlimited");
+        assert_eq!((u.unlocks, u.max_unlocks), (n, 0));
+    }
+    // After a restart the driver restores counts; they only rise.
+    assert!(w.lock.restore_unlock_count(&g.grant_id, 1));
+    assert_eq!(w.lock.unlock_count(&g.grant_id), Some(2));
+    assert!(w.lock.restore_unlock_count(&f.header.grant_id, 9));
+    assert_eq!(w.lock.unlock_count(&f.header.grant_id), Some(9));
+    assert!(!w.lock.restore_unlock_count(&GrantId([0xEE; 16]), 1));
+    assert_eq!(w.lock.unlock_count(&GrantId([0xEE; 16])), None);
+}
+
+#[test]
+fn lk_lim_2_unlock_limit_reached() {
+    let mut w = World::new();
+    let mut f = Forge::new(7, w.now);
+    f.header.max_unlocks = 1;
+    install(&mut w, &f);
+    let u = forge_handshake(&mut w, &f, 1, 1).expect("the one unlock");
+    assert_eq!((u.unlocks, u.max_unlocks), (1, 1));
+    // The beacon of a spent session arms nothing; the checks before still come first.
+    let step = w.now.step();
+    let b = f.beacon(step, 2);
+    assert_eq!(w.hear(&flip(&b, 22)), Err(Reason::BadBeaconMac));
+    assert_eq!(w.hear(&b), Err(Reason::UnlockLimitReached));
+    assert_eq!(w.lock.stats().pending, 0);
+    // Two challenges armed before the last unlock: the second response verifies, but the
+    // limit was reached in between. Not a failed handshake (LK-LCK-1).
+    let mut g = Forge::new(8, w.now);
+    g.header.max_unlocks = 1;
+    install(&mut w, &g);
+    let ch2 = forge_challenge(&mut w, &g, 1, 2).expect("challenge 2");
+    let ch3 = forge_challenge(&mut w, &g, 2, 3).expect("challenge 3");
+    let r2 = g.response(&ch2, step, 1, w.now.secs_u32());
+    let r3 = g.response(&ch3, step, 2, w.now.secs_u32());
+    assert!(w.lock.handle_response(w.now, ConnId(2), &r2).is_ok());
+    assert_eq!(
+        w.lock.handle_response(w.now, ConnId(3), &r3),
+        Err(Reason::UnlockLimitReached)
+    );
+    assert_eq!(w.lock.stats().failure_records, 0);
+    // A restored count can spend a session too.
+    let mut h = Forge::new(10, w.now);
+    h.header.max_unlocks = 3;
+    install(&mut w, &h);
+    assert!(w.lock.restore_unlock_count(&h.header.grant_id, 3));
+    assert_eq!(w.hear(&h.beacon(step, 1)), Err(Reason::UnlockLimitReached));
+    // On GATT it is ATT 0x8D, which the guest maps back.
+    assert_eq!(Reason::UnlockLimitReached.att_code(), 0x8D);
+    assert_eq!(
+        Reason::from_att_code(0x8D),
+        Some(Reason::UnlockLimitReached)
+    );
+}
+
+// ------------------------------------------------------------------ lockout
+
+/// A Response with a wrong MAC to a fresh challenge of `f`: a failed handshake.
+fn bad_response(w: &mut World, f: &Forge, attempt: u16, conn: u64) -> Result<Unlock, Reason> {
+    let ch = forge_challenge(w, f, attempt, conn)?;
+    let r = f.response(&ch, w.now.step(), attempt, w.now.secs_u32());
+    w.lock.handle_response(w.now, ConnId(conn), &flip(&r, 19))
+}
+
+fn other_guests_forge(seed: u8, now: UnixMillis) -> Forge {
+    let mut f = Forge::new(seed, now);
+    f.header.guest_id = GuestId([0x62; 16]);
+    f
+}
+
+#[test]
+fn lk_lck_1_failed_handshakes_lock_a_guest_out() {
+    let mut w = World::new(); // threshold 5, window 300 s, duration 900 s
+    let (f, f2, f3) = (
+        Forge::new(3, w.now),
+        Forge::new(4, w.now),
+        Forge::new(6, w.now),
+    );
+    let other = other_guests_forge(5, w.now);
+    for x in [&f, &f2, &f3, &other] {
+        install(&mut w, x);
+    }
+    // Refusals that say nothing about the guest's key do not count: a revoked session's
+    // response, a response on a connection without a challenge.
+    let ch = forge_challenge(&mut w, &f3, 1, 9).expect("challenge");
+    let rev = f3.revocation(&mut w.rng, w.now.secs());
+    w.lock.handle_revocation(w.now, &rev).expect("applied");
+    let r = f3.response(&ch, w.now.step(), 1, w.now.secs_u32());
+    assert_eq!(
+        w.lock.handle_response(w.now, ConnId(9), &r),
+        Err(Reason::SessionRevoked)
+    );
+    assert_eq!(
+        w.lock.handle_response(w.now, ConnId(9), &r),
+        Err(Reason::NoChallenge)
+    );
+    assert_eq!(w.lock.stats().failure_records, 0);
+    // Four failures, across the guest's two sessions.
+    for i in 0..4u16 {
+        let s = if i % 2 == 0 { &f } else { &f2 };
+        assert_eq!(
+            bad_response(&mut w, s, 10 + i, 1),
+            Err(Reason::BadResponseMac)
+        );
+        assert_eq!(w.lock.poll_notice(), None);
+    }
+    // Pending authentications of the guest and of another guest.
+    let step = w.now.step();
+    w.hear(&f2.beacon(step, 50)).expect("armed");
+    w.lock
+        .handle_beacon(w.now, 0xFFFF, &other.beacon(step, 1), RSSI_NEAR)
+        .expect("armed");
+    assert_eq!(w.lock.stats().pending, 2);
+    // The fifth: a malformed Response counts too.
+    forge_challenge(&mut w, &f, 20, 2).expect("challenge");
+    assert_eq!(
+        w.lock.handle_response(w.now, ConnId(2), &[0u8; 19]),
+        Err(Reason::Truncated)
+    );
+    assert_eq!(
+        w.lock.poll_notice(),
+        Some(LockNotice::LockoutStarted {
+            guest_id: GUEST,
+            grant_id: f.header.grant_id,
+            session_id: f.header.session_id,
+            reason: Reason::Truncated,
+            until: w.now.plus_ms(900_000),
+        })
+    );
+    assert_eq!(w.lock.poll_notice(), None);
+    // Its pending authentication went at once; the other guest's stays.
+    let st = w.lock.stats();
+    assert_eq!((st.pending, st.lockouts, st.failure_records), (1, 1, 1));
+    assert!(forge_handshake(&mut w, &other, 2, 3).is_ok());
+}
+
+#[test]
+fn lk_lck_1_failures_count_within_the_window() {
+    let mut cfg = lock_config();
+    cfg.lockout_threshold = 2;
+    cfg.lockout_window_s = 10;
+    let mut w = World::with_lock_config(cfg);
+    let f = Forge::new(3, w.now);
+    install(&mut w, &f);
+    assert!(bad_response(&mut w, &f, 1, 1).is_err());
+    // 10.001 s later the window of the first failure has passed: the count starts again.
+    w.now = w.now.plus_ms(10_001);
+    assert!(bad_response(&mut w, &f, 2, 1).is_err());
+    assert_eq!(w.lock.poll_notice(), None);
+    // Exactly 10 s after the window opened is still inside it.
+    w.now = w.now.plus_ms(10_000);
+    assert_eq!(bad_response(&mut w, &f, 3, 1), Err(Reason::BadResponseMac));
+    assert!(matches!(
+        w.lock.poll_notice(),
+        Some(LockNotice::LockoutStarted {
+            reason: Reason::BadResponseMac,
+            ..
+        })
+    ));
+    // Threshold 0 disables lockout.
+    let mut cfg = lock_config();
+    cfg.lockout_threshold = 0;
+    let mut w = World::with_lock_config(cfg);
+    let f = Forge::new(3, w.now);
+    install(&mut w, &f);
+    for a in 0..20 {
+        assert!(bad_response(&mut w, &f, a, 1).is_err());
+    }
+    assert_eq!(w.lock.stats().failure_records, 0);
+    assert!(forge_handshake(&mut w, &f, 99, 1).is_ok());
+}
+
+#[test]
+fn lk_lck_2_a_locked_out_guest_is_refused() {
+    let mut w = World::new();
+    let f = Forge::new(3, w.now);
+    let other = other_guests_forge(5, w.now);
+    install(&mut w, &f);
+    install(&mut w, &other);
+    // A challenge outstanding when the lockout starts.
+    let held = forge_challenge(&mut w, &f, 70, 7).expect("challenge");
+    for a in 0..5 {
+        assert!(bad_response(&mut w, &f, a, 1).is_err());
+    }
+    assert!(matches!(
+        w.lock.poll_notice(),
+        Some(LockNotice::LockoutStarted { .. })
+    ));
+    let step = w.now.step();
+    // Beacons: the checks up to LK-LIM-2 first, then `locked_out`; nothing arms.
+    let b = f.beacon(step, 80);
+    assert_eq!(w.hear(&flip(&b, 22)), Err(Reason::BadBeaconMac));
+    assert_eq!(w.hear(&b), Err(Reason::LockedOut));
+    assert_eq!(w.lock.stats().pending, 0);
+    assert_eq!(
+        w.lock
+            .handle_select(w.now, ConnId(8), &f.select(step, 80), &mut w.rng)
+            .map(|c| c.to_bytes()),
+        Err(Reason::NoPendingAuth)
+    );
+    // The outstanding challenge answers `locked_out`, even to a genuine response, and that
+    // refusal is not counted.
+    let r = f.response(&held, step, 70, w.now.secs_u32());
+    assert_eq!(
+        w.lock.handle_response(w.now, ConnId(7), &r),
+        Err(Reason::LockedOut)
+    );
+    assert_eq!(w.lock.poll_notice(), None);
+    // Other guests are not affected.
+    assert!(forge_handshake(&mut w, &other, 1, 2).is_ok());
+    // On GATT it is ATT 0x8C, which the guest maps back.
+    assert_eq!(Reason::LockedOut.att_code(), 0x8C);
+    assert_eq!(Reason::from_att_code(0x8C), Some(Reason::LockedOut));
+}
+
+#[test]
+fn lk_lck_3_a_lockout_ends_by_itself() {
+    let mut w = World::new();
+    let f = Forge::new(3, w.now);
+    install(&mut w, &f);
+    for a in 0..5 {
+        assert!(bad_response(&mut w, &f, a, 1).is_err());
+    }
+    let Some(LockNotice::LockoutStarted { until, .. }) = w.lock.poll_notice() else {
+        panic!("lockout started");
+    };
+    assert_eq!(until, w.now.plus_ms(900_000));
+    // Its end is a timer of poll_timeout: a driver that sleeps until each timer and
+    // handles it meets `until` exactly (10 s into a step, never a step boundary).
+    loop {
+        let t = w.lock.poll_timeout().expect("a timer");
+        assert!(t <= until, "the lockout's end was skipped: {t:?}");
+        w.lock.handle_timeout(t);
+        if t == until {
+            break;
+        }
+        assert_eq!(w.lock.poll_notice(), None, "ended early at {t:?}");
+        assert_eq!(w.lock.stats().lockouts, 1);
+    }
+    assert_eq!(
+        w.lock.poll_notice(),
+        Some(LockNotice::LockoutEnded {
+            guest_id: GUEST,
+            grant_id: f.header.grant_id,
+            session_id: f.header.session_id,
+        })
+    );
+    let st = w.lock.stats();
+    assert_eq!((st.lockouts, st.failure_records, st.notices), (0, 0, 0));
+    w.now = until;
+    assert!(forge_handshake(&mut w, &f, 100, 1).is_ok());
+}
+
 // ------------------------------------------------------------------ grants
 
 #[test]
@@ -857,7 +1180,9 @@ fn lk_rev_3_revocation_removes_session_at_once() {
     w.guest.cancel_unlock();
     w.advance(30_000);
     let b = w.beacon();
-    assert_eq!(w.hear(&b), Err(Reason::UnknownTag));
+    // Its later beacons are recognised as a revoked session's (LK-REV-5), never armed.
+    assert_eq!(w.hear(&b), Err(Reason::SessionRevoked));
+    assert_eq!(w.lock.stats().pending, 0);
 }
 
 #[test]
@@ -963,6 +1288,95 @@ fn lk_rev_4_revocation_list_bounded_with_floor() {
             .handle_grant(w.now, &fresh.lock_grant(&mut w.rng), &mut w.rng)
             .is_ok()
     );
+}
+
+#[test]
+fn lk_rev_5_beacons_of_a_revoked_session_are_recognised() {
+    let mut w = World::new();
+    let g = w.grant();
+    let b = w.beacon();
+    w.hear(&b).expect("armed");
+    let rev = w
+        .issuer
+        .revoke_grant(w.now, g.grant_id, &mut w.rng)
+        .expect("revocation");
+    w.lock
+        .handle_message(w.now, &rev.payload, &mut w.rng)
+        .expect("applied");
+    assert_eq!(w.lock.stats().tombstones, 1);
+    // RSSI and CMAC (under the revoked session's K_adv) come first.
+    assert_eq!(
+        w.lock.handle_beacon(w.now, 0xFFFF, &b, -71),
+        Err(Reason::RssiTooLow)
+    );
+    assert_eq!(w.hear(&flip(&b, 22)), Err(Reason::BadBeaconMac));
+    assert_eq!(w.hear(&b), Err(Reason::SessionRevoked));
+    assert_eq!(w.lock.stats().pending, 0);
+    // The driver can attribute the rejection; a forged beacon gets no ids.
+    assert_eq!(
+        w.lock.revoked_beacon_ids(&b),
+        Some((g.grant_id, g.session_id, GUEST))
+    );
+    assert_eq!(w.lock.revoked_beacon_ids(&flip(&b, 22)), None);
+    assert_eq!(w.lock.revoked_beacon_ids(&b[..22]), None);
+    // The tombstone's tags move with the window, like a session's.
+    w.guest.cancel_unlock();
+    w.advance(60_000);
+    let later = w.beacon();
+    assert_eq!(w.hear(&later), Err(Reason::SessionRevoked));
+    // It goes with its revocation, when the grant would have expired.
+    w.advance(3_600_000);
+    let st = w.lock.stats();
+    assert_eq!((st.revocations, st.tombstones), (0, 0));
+}
+
+#[test]
+fn lk_rev_5_a_tombstone_lasts_only_as_long_as_its_revocation() {
+    let mut cfg = lock_config();
+    cfg.revocation_capacity = 16;
+    let mut w = World::with_lock_config(cfg);
+    let base = w.now.secs();
+    // A revocation of a session that was never installed leaves nothing to recognise.
+    let never = Forge::new(40, w.now);
+    w.lock
+        .handle_revocation(w.now, &never.revocation(&mut w.rng, base))
+        .expect("applied");
+    assert_eq!(w.lock.stats().tombstones, 0);
+    assert_eq!(
+        w.hear(&never.beacon(w.now.step(), 1)),
+        Err(Reason::UnknownTag)
+    );
+    let f = Forge::new(1, w.now);
+    install(&mut w, &f);
+    w.lock
+        .handle_revocation(w.now, &f.revocation(&mut w.rng, base))
+        .expect("applied");
+    let b = f.beacon(w.now.step(), 1);
+    assert_eq!(w.hear(&b), Err(Reason::SessionRevoked));
+    // Fifteen later revocations overflow the list: the oldest entry (of the two at `base`,
+    // the smaller grant id: f's) is evicted (LK-REV-4), and with it the tombstone.
+    for i in 2..=16u8 {
+        let other = Forge::new(i, w.now);
+        w.lock
+            .handle_revocation(w.now, &other.revocation(&mut w.rng, base + u64::from(i)))
+            .expect("applied");
+    }
+    assert_eq!(w.lock.stats().revocations, 16);
+    assert_eq!(w.lock.stats().tombstones, 0);
+    assert_eq!(w.hear(&b), Err(Reason::UnknownTag));
+    assert_eq!(w.lock.revoked_beacon_ids(&b), None);
+    // A revocation that is not remembered (expires_at ≤ now) leaves no tombstone either.
+    let mut short = Forge::new(50, w.now);
+    short.header.issued_at = base + 1; // after the floor
+    short.header.not_after = w.now.secs() + 1;
+    install(&mut w, &short);
+    w.now = w.now.plus_ms(1_000);
+    let r = w
+        .lock
+        .handle_revocation(w.now, &short.revocation(&mut w.rng, base + 100))
+        .expect("applied");
+    assert!(r.session_removed);
+    assert_eq!(w.lock.stats().tombstones, 0);
 }
 
 // ------------------------------------------------------------------ guest
@@ -1344,6 +1758,9 @@ fn lk_iss_8_request_cache_cap() {
     let mut w = World::new();
     let mut cfg = latchkey::IssuerConfig::new(key("issuer"));
     cfg.request_cache_capacity = 16;
+    // Seventeen requests at once: above the default burst of LK-ISS-11, which comes later.
+    cfg.rate_guest_burst = 100;
+    cfg.rate_lock_burst = 100;
     w.issuer = latchkey::Issuer::new(cfg).expect("issuer");
     w.issuer.add_lock(LOCK_A, key("lock-a").public_key());
     w.issuer.add_guest(GUEST, enrollment_key(), [LOCK_A].into());
@@ -1421,6 +1838,195 @@ fn lk_iss_10_live_grant_cap() {
     );
 }
 
+/// An issuer with guests 1 and 2 at locks A and B (guest 2 only at A) and `tune`d config.
+fn issuer_with(tune: impl FnOnce(&mut latchkey::IssuerConfig)) -> latchkey::Issuer {
+    let mut cfg = latchkey::IssuerConfig::new(key("issuer"));
+    tune(&mut cfg);
+    let mut iss = latchkey::Issuer::new(cfg).expect("issuer");
+    iss.add_lock(LOCK_A, key("lock-a").public_key());
+    iss.add_lock(LOCK_B, key("lock-b").public_key());
+    iss.add_guest(GUEST, enrollment_key(), [LOCK_A, LOCK_B].into());
+    iss.add_guest(
+        GUEST_2,
+        EnrollmentKey::from_bytes([0x5B; 32]),
+        [LOCK_A].into(),
+    );
+    iss
+}
+
+const GUEST_2: GuestId = GuestId([0x62; 16]);
+
+fn second_guest() -> latchkey::Guest {
+    latchkey::Guest::new(latchkey::GuestConfig::new(
+        GUEST_2,
+        EnrollmentKey::from_bytes([0x5B; 32]),
+    ))
+    .expect("guest")
+}
+
+#[test]
+fn lk_iss_11_rate_limit_per_guest_and_per_lock() {
+    let mut w = World::new();
+    w.issuer = issuer_with(|c| {
+        c.rate_guest_burst = 2;
+        c.rate_guest_per_hour = 1;
+        c.rate_lock_burst = 2;
+        c.rate_lock_per_hour = 60; // one a minute
+    });
+    let ask = |w: &mut World, guest: &mut latchkey::Guest, id: GuestId, lock: LockId| {
+        let req = guest.request_grant(w.now, lock, 600, &mut w.rng);
+        w.issuer
+            .handle_request(w.now, id, &req, &mut w.rng)
+            .map(|g| g.grant_id)
+    };
+    let mut g1 =
+        latchkey::Guest::new(latchkey::GuestConfig::new(GUEST, enrollment_key())).expect("guest");
+    let mut g2 = second_guest();
+    assert!(ask(&mut w, &mut g1, GUEST, LOCK_A).is_ok());
+    assert!(ask(&mut w, &mut g1, GUEST, LOCK_B).is_ok());
+    // Guest 1's burst is spent, at any lock.
+    assert_eq!(
+        ask(&mut w, &mut g1, GUEST, LOCK_B),
+        Err(Reason::RateLimited)
+    );
+    // Checks before LK-ISS-11 still come first: a lock guest 2 may not use.
+    assert_eq!(
+        ask(&mut w, &mut g2, GUEST_2, LOCK_B),
+        Err(Reason::NotAuthorized)
+    );
+    // Lock A has one request left: guest 2 takes it, then lock A's bucket refuses.
+    assert!(ask(&mut w, &mut g2, GUEST_2, LOCK_A).is_ok());
+    assert_eq!(
+        ask(&mut w, &mut g2, GUEST_2, LOCK_A),
+        Err(Reason::RateLimited)
+    );
+    // Both buckets are checked before either is taken: that refusal took nothing from guest
+    // 2, whose last request goes through once lock A refills, a minute later.
+    w.now = w.now.plus_ms(60_000);
+    assert!(ask(&mut w, &mut g2, GUEST_2, LOCK_A).is_ok());
+    assert_eq!(
+        ask(&mut w, &mut g2, GUEST_2, LOCK_A),
+        Err(Reason::RateLimited)
+    );
+    // Guest 1's refused requests took nothing either: one an hour, exactly.
+    w.now = w.now.plus_ms(3_600_000 - 60_000 - 1);
+    assert_eq!(
+        ask(&mut w, &mut g1, GUEST, LOCK_B),
+        Err(Reason::RateLimited)
+    );
+    w.now = w.now.plus_ms(1);
+    assert!(ask(&mut w, &mut g1, GUEST, LOCK_B).is_ok());
+    // Buckets that are full again are forgotten.
+    assert!(w.issuer.lock_state_sizes().1 > 0);
+    w.issuer.handle_timeout(w.now.plus_ms(2 * 3_600_000));
+    assert_eq!(w.issuer.lock_state_sizes().1, 0);
+}
+
+/// A policy that answers as told and counts its calls.
+struct Scripted {
+    answer: Result<Authorization, Reason>,
+    calls: usize,
+}
+
+impl AccessPolicy for Scripted {
+    fn authorize(&mut self, _: u64, g: GuestId, l: LockId) -> Result<Authorization, Reason> {
+        assert_eq!((g, l), (GUEST, LOCK_A));
+        self.calls += 1;
+        self.answer
+    }
+}
+
+#[test]
+fn lk_iss_12_access_policy() {
+    let mut w = World::new();
+    let now_s = w.now.secs();
+    let ask = |w: &mut World, p: &mut dyn AccessPolicy, lock: LockId, validity: u32| {
+        let req = w.guest.request_grant(w.now, lock, validity, &mut w.rng);
+        w.issuer
+            .handle_request_with(w.now, GUEST, &req, p, &mut w.rng)
+    };
+    // StaticAccess: outside the access window, nothing is issued or recorded.
+    let mut p = StaticAccess::new();
+    let rule = |from, until, max| AccessRule {
+        valid_from: from,
+        valid_until: until,
+        max_unlocks: max,
+    };
+    p.set(GUEST, LOCK_A, rule(Some(now_s + 100), None, None));
+    let seen = w.issuer.cache_sizes().0;
+    assert_eq!(
+        ask(&mut w, &mut p, LOCK_A, 600).err(),
+        Some(Reason::OutsideAccessWindow)
+    );
+    assert_eq!(w.issuer.cache_sizes().0, seen);
+    p.set(GUEST, LOCK_A, rule(None, Some(now_s), None));
+    assert_eq!(
+        ask(&mut w, &mut p, LOCK_A, 600).err(),
+        Some(Reason::OutsideAccessWindow)
+    );
+    // Inside it: the grant ends by the window's end and carries the unlock limit.
+    p.set(GUEST, LOCK_A, rule(Some(now_s), Some(now_s + 600), Some(4)));
+    let g = ask(&mut w, &mut p, LOCK_A, 3600).expect("granted");
+    assert_eq!((g.not_after, g.max_unlocks), (now_s + 600, 4));
+    let g = ask(&mut w, &mut p, LOCK_A, 60).expect("granted");
+    assert_eq!(g.not_after, now_s + 60);
+    // Any policy: its reasons pass through, others are `not_authorized`; a cap at or before
+    // now is `outside_access_window`.
+    for (answer, want) in [
+        (Err(Reason::OutsideSchedule), Err(Reason::OutsideSchedule)),
+        (
+            Err(Reason::UnlockLimitReached),
+            Err(Reason::UnlockLimitReached),
+        ),
+        (Err(Reason::NotAuthorized), Err(Reason::NotAuthorized)),
+        (Err(Reason::BadSeal), Err(Reason::NotAuthorized)),
+        (
+            Ok(Authorization {
+                not_after_max: Some(now_s),
+                max_unlocks: 0,
+            }),
+            Err(Reason::OutsideAccessWindow),
+        ),
+        (
+            Ok(Authorization {
+                not_after_max: Some(now_s + 1),
+                max_unlocks: 1,
+            }),
+            Ok((now_s + 1, 1)),
+        ),
+    ] {
+        let mut p = Scripted { answer, calls: 0 };
+        let got = ask(&mut w, &mut p, LOCK_A, 600).map(|g| (g.not_after, g.max_unlocks));
+        assert_eq!(got, want);
+        assert_eq!(p.calls, 1);
+    }
+    // The policy is asked only after LK-ISS-7 (a lock the guest may not use) ...
+    let mut p = Scripted {
+        answer: Ok(Authorization::default()),
+        calls: 0,
+    };
+    assert_eq!(
+        ask(&mut w, &mut p, LOCK_B, 600).err(),
+        Some(Reason::NotAuthorized)
+    );
+    assert_eq!(p.calls, 0);
+    // ... and before LK-ISS-11: a rate-limited guest hears the policy's refusal first.
+    w.issuer = issuer_with(|c| c.rate_guest_burst = 1);
+    assert!(ask(&mut w, &mut p, LOCK_A, 600).is_ok());
+    assert_eq!(
+        ask(&mut w, &mut p, LOCK_A, 600).err(),
+        Some(Reason::RateLimited)
+    );
+    let mut refuse = Scripted {
+        answer: Err(Reason::OutsideSchedule),
+        calls: 0,
+    };
+    assert_eq!(
+        ask(&mut w, &mut refuse, LOCK_A, 600).err(),
+        Some(Reason::OutsideSchedule)
+    );
+}
+
 // ------------------------------------------------------------------ events
 
 #[test]
@@ -1434,10 +2040,12 @@ fn lk_evt_1_event_signature() {
         SessionId::ZERO,
         &mut w.rng,
     );
-    let parsed = w.issuer.verify_event(LOCK_A, &ev).expect("valid");
+    let Ok(LockReport::Event(parsed)) = w.issuer.handle_lock_message(w.now, LOCK_A, &ev) else {
+        panic!("a valid event");
+    };
     assert_eq!(parsed.reason, Reason::BadBeaconMac.code());
     assert_eq!(
-        w.issuer.verify_event(LOCK_A, &flip(&ev, 44)),
+        w.issuer.handle_lock_message(w.now, LOCK_A, &flip(&ev, 44)),
         Err(Reason::BadEventSignature)
     );
 }
@@ -1453,8 +2061,258 @@ fn lk_evt_2_event_lock_matches_topic() {
         SessionId::ZERO,
         &mut w.rng,
     );
-    assert_eq!(w.issuer.verify_event(LOCK_B, &ev), Err(Reason::WrongLock));
-    assert!(w.issuer.verify_event(LOCK_A, &ev).is_ok());
+    assert_eq!(
+        w.issuer.handle_lock_message(w.now, LOCK_B, &ev),
+        Err(Reason::WrongLock)
+    );
+    assert!(w.issuer.handle_lock_message(w.now, LOCK_A, &ev).is_ok());
+}
+
+#[test]
+fn lk_evt_3_event_window() {
+    let mut w = World::new();
+    let event_at = |w: &mut World, at: UnixMillis| {
+        w.lock.signed_event(
+            at,
+            EventKind::Unlock,
+            None,
+            GrantId::ZERO,
+            SessionId::ZERO,
+            &mut w.rng,
+        )
+    };
+    let hour = 3_600_000;
+    let now = w.now;
+    let old = event_at(&mut w, UnixMillis(now.0 - hour - 1_000));
+    let edge_old = event_at(&mut w, UnixMillis(now.0 - hour));
+    let edge_new = event_at(&mut w, now.plus_ms(hour + 999));
+    let new = event_at(&mut w, now.plus_ms(hour + 1_000));
+    assert_eq!(
+        w.issuer.handle_lock_message(now, LOCK_A, &old),
+        Err(Reason::StaleEvent)
+    );
+    assert!(w.issuer.handle_lock_message(now, LOCK_A, &edge_old).is_ok());
+    assert!(w.issuer.handle_lock_message(now, LOCK_A, &edge_new).is_ok());
+    assert_eq!(
+        w.issuer.handle_lock_message(now, LOCK_A, &new),
+        Err(Reason::FutureEvent)
+    );
+    // A status report is held to the same window; the signature is checked first.
+    let status = w.lock.status_message(
+        UnixMillis(now.0 - hour - 1_000),
+        &StatusInput::default(),
+        &mut w.rng,
+    );
+    assert_eq!(
+        w.issuer
+            .handle_lock_message(now, LOCK_A, &flip(&status, 40)),
+        Err(Reason::BadEventSignature)
+    );
+    assert_eq!(
+        w.issuer.handle_lock_message(now, LOCK_A, &status),
+        Err(Reason::StaleEvent)
+    );
+}
+
+#[test]
+fn lk_evt_4_event_replay() {
+    let mut w = World::new();
+    w.issuer = issuer_with(|c| c.event_replay_capacity = 16);
+    let now = w.now;
+    let ev = w.lock.signed_event(
+        now,
+        EventKind::GrantInstalled,
+        None,
+        GrantId([1; 16]),
+        SessionId([2; 8]),
+        &mut w.rng,
+    );
+    let Ok(LockReport::Event(e)) = w.issuer.handle_lock_message(now, LOCK_A, &ev) else {
+        panic!("a valid event");
+    };
+    assert_eq!(
+        w.issuer.handle_lock_message(now, LOCK_A, &ev),
+        Err(Reason::EventReplay)
+    );
+    // Status reports share the cache.
+    let st = w
+        .lock
+        .status_message(now, &StatusInput::default(), &mut w.rng);
+    assert!(w.issuer.handle_lock_message(now, LOCK_A, &st).is_ok());
+    assert_eq!(
+        w.issuer.handle_lock_message(now, LOCK_A, &st),
+        Err(Reason::EventReplay)
+    );
+    // At capacity the oldest entry goes and the lock's floor rises to its timestamp.
+    let later: Vec<Vec<u8>> = (1..=15u64)
+        .map(|i| {
+            w.lock.signed_event(
+                now.plus_ms(i),
+                EventKind::Unlock,
+                None,
+                GrantId::ZERO,
+                SessionId::ZERO,
+                &mut w.rng,
+            )
+        })
+        .collect();
+    for m in &later {
+        assert!(w.issuer.handle_lock_message(now, LOCK_A, m).is_ok());
+    }
+    assert_eq!(w.issuer.lock_state_sizes().0, 16);
+    let at_floor = w.lock.signed_event(
+        now,
+        EventKind::Unlock,
+        None,
+        GrantId::ZERO,
+        SessionId::ZERO,
+        &mut w.rng,
+    );
+    assert_eq!(
+        w.issuer.handle_lock_message(now, LOCK_A, &at_floor),
+        Err(Reason::EventReplay)
+    );
+    assert_eq!(
+        w.issuer.handle_lock_message(now, LOCK_A, &ev),
+        Err(Reason::EventReplay)
+    );
+    // After a restart: ids restored from the audit trail are refused ...
+    w.issuer = issuer_with(|_| {});
+    w.issuer
+        .restore_lock_message(LOCK_A, e.event_id, e.timestamp_ms);
+    assert_eq!(
+        w.issuer.handle_lock_message(now, LOCK_A, &ev),
+        Err(Reason::EventReplay)
+    );
+    // ... or, without them, everything timestamped before the restart.
+    w.issuer = issuer_with(|_| {});
+    w.issuer.refuse_lock_messages_before(now.0 + 2);
+    assert_eq!(
+        w.issuer.handle_lock_message(now, LOCK_A, &later[0]),
+        Err(Reason::EventReplay)
+    );
+    assert!(w.issuer.handle_lock_message(now, LOCK_A, &later[1]).is_ok());
+    // An entry leaves the cache only when LK-EVT-3 refuses its message anyway.
+    let after = now.plus_ms(3_601_000 + 2);
+    w.issuer.handle_timeout(after);
+    assert_eq!(w.issuer.lock_state_sizes().0, 0);
+    assert_eq!(
+        w.issuer.handle_lock_message(after, LOCK_A, &later[1]),
+        Err(Reason::StaleEvent)
+    );
+}
+
+#[test]
+fn lk_evt_1_lock_status_is_signed_and_carries_the_core_counts() {
+    let mut w = World::new();
+    let g = w.grant();
+    let f = Forge::new(3, w.now);
+    install(&mut w, &f);
+    w.lock
+        .handle_revocation(w.now, &f.revocation(&mut w.rng, w.now.secs()))
+        .expect("applied");
+    let input = StatusInput {
+        uptime_s: 3_600,
+        battery_pct: Some(87),
+        flags: StatusFlags::MAINS_POWER | StatusFlags::TAMPER,
+        counters: &[
+            (Reason::Replay, 2),
+            (Reason::UnknownTag, 40),
+            (Reason::Replay, 1),
+        ],
+    };
+    let msg = w.lock.status_message(w.now, &input, &mut w.rng);
+    let Ok(LockReport::Status(st)) = w.issuer.handle_lock_message(w.now, LOCK_A, &msg) else {
+        panic!("a valid status");
+    };
+    assert_eq!(st.lock_id, LOCK_A);
+    assert_eq!(st.timestamp_ms, w.now.0);
+    assert_eq!((st.uptime_s, st.battery_pct), (3_600, Some(87)));
+    assert!(st.flags.contains(StatusFlags::TAMPER));
+    assert_eq!((st.sessions, st.revocations, st.lockouts), (1, 1, 0));
+    assert_eq!(
+        st.counters,
+        [
+            StatusCounter {
+                reason: Reason::UnknownTag.code(),
+                count: 40
+            },
+            StatusCounter {
+                reason: Reason::Replay.code(),
+                count: 3
+            },
+        ]
+    );
+    // Signed with the lock key under its own domain: not a valid event, and not another
+    // lock's status.
+    assert_eq!(
+        w.issuer.handle_lock_message(w.now, LOCK_B, &msg),
+        Err(Reason::WrongLock)
+    );
+    let mut bad = msg.clone();
+    bad[47] |= 0x08; // an undefined flag
+    assert_eq!(
+        w.issuer.handle_lock_message(w.now, LOCK_A, &bad),
+        Err(Reason::FieldOutOfRange)
+    );
+    assert_eq!(
+        w.issuer.handle_lock_message(w.now, LOCK_A, &flip(&msg, 42)),
+        Err(Reason::BadEventSignature)
+    );
+    // A battery figure out of range is reported as unknown.
+    let odd = StatusInput {
+        battery_pct: Some(150),
+        ..StatusInput::default()
+    };
+    let msg = w.lock.status_message(w.now, &odd, &mut w.rng);
+    let Ok(LockReport::Status(st)) = w.issuer.handle_lock_message(w.now, LOCK_A, &msg) else {
+        panic!("a valid status");
+    };
+    assert_eq!(st.battery_pct, None);
+    let _ = g;
+}
+
+#[test]
+fn lk_frm_4_event_kinds_and_status_fields() {
+    let mut w = World::new();
+    for kind in [EventKind::Lockout, EventKind::LockoutEnded] {
+        let ev = w.lock.signed_event(
+            w.now,
+            kind,
+            Some(Reason::BadResponseMac).filter(|_| kind == EventKind::Lockout),
+            GrantId([1; 16]),
+            SessionId([2; 8]),
+            &mut w.rng,
+        );
+        let Ok(LockReport::Event(e)) = w.issuer.handle_lock_message(w.now, LOCK_A, &ev) else {
+            panic!("kind {kind:?} is valid");
+        };
+        assert_eq!(e.kind, kind);
+        let mut bad = ev.clone();
+        bad[42] = 7;
+        assert_eq!(
+            w.issuer.handle_lock_message(w.now, LOCK_A, &bad),
+            Err(Reason::FieldOutOfRange)
+        );
+    }
+    let st = w
+        .lock
+        .status_message(w.now, &StatusInput::default(), &mut w.rng);
+    for (at, value) in [(46, 150u8), (47, 0x08), (58, 33)] {
+        let mut bad = st.clone();
+        bad[at] = value;
+        assert_eq!(
+            w.issuer.handle_lock_message(w.now, LOCK_A, &bad),
+            Err(Reason::FieldOutOfRange),
+            "byte {at} = {value}"
+        );
+    }
+    let mut t = st.clone();
+    t[1] = 0x07;
+    assert_eq!(
+        w.issuer.handle_lock_message(w.now, LOCK_A, &t),
+        Err(Reason::WrongType)
+    );
 }
 
 // ------------------------------------------------------------------ time and crypto hygiene
@@ -1525,4 +2383,64 @@ fn timers_are_reported_and_purge_state() {
     assert_eq!(w.lock.stats().pending, 0);
     let _ = Step(0);
     let _ = UnixMillis(0);
+}
+
+/// The tunables of issue 8 (spec §9): a value outside its range is a configuration error,
+/// never clamped; both ends of each range are accepted.
+#[test]
+fn new_tunables_are_validated_at_both_ends_of_their_ranges() {
+    use latchkey::constants as c;
+    let lock_ok = |f: &dyn Fn(&mut latchkey::LockConfig)| {
+        let mut cfg = lock_config();
+        f(&mut cfg);
+        latchkey::Lock::new(cfg).map(|_| ()).map_err(|e| e.name)
+    };
+    for (t, set) in [
+        (
+            c::LOCKOUT_THRESHOLD.map(u64::from),
+            &(|cfg: &mut latchkey::LockConfig, v: u64| cfg.lockout_threshold = v as u32)
+                as &dyn Fn(&mut latchkey::LockConfig, u64),
+        ),
+        (c::LOCKOUT_WINDOW_S, &|cfg, v| cfg.lockout_window_s = v),
+        (c::LOCKOUT_DURATION_S, &|cfg, v| cfg.lockout_duration_s = v),
+    ] {
+        assert_eq!(lock_ok(&|cfg| set(cfg, t.min)), Ok(()), "{}", t.name);
+        assert_eq!(lock_ok(&|cfg| set(cfg, t.max)), Ok(()), "{}", t.name);
+        assert_eq!(lock_ok(&|cfg| set(cfg, t.max + 1)), Err(t.name));
+        if t.min > 0 {
+            assert_eq!(lock_ok(&|cfg| set(cfg, t.min - 1)), Err(t.name));
+        }
+    }
+    let issuer_ok = |f: &dyn Fn(&mut latchkey::IssuerConfig)| {
+        let mut cfg = latchkey::IssuerConfig::new(key("issuer"));
+        f(&mut cfg);
+        latchkey::Issuer::new(cfg).map(|_| ()).map_err(|e| e.name)
+    };
+    type Set = dyn Fn(&mut latchkey::IssuerConfig, u64);
+    for (t, set) in [
+        (
+            c::EVENT_WINDOW_S,
+            &(|cfg: &mut latchkey::IssuerConfig, v| cfg.event_window_s = v) as &Set,
+        ),
+        (c::EVENT_REPLAY_CAPACITY.map(|v| v as u64), &|cfg, v| {
+            cfg.event_replay_capacity = v as usize
+        }),
+        (c::RATE_GUEST_BURST.map(u64::from), &|cfg, v| {
+            cfg.rate_guest_burst = v as u32
+        }),
+        (c::RATE_GUEST_PER_HOUR.map(u64::from), &|cfg, v| {
+            cfg.rate_guest_per_hour = v as u32
+        }),
+        (c::RATE_LOCK_BURST.map(u64::from), &|cfg, v| {
+            cfg.rate_lock_burst = v as u32
+        }),
+        (c::RATE_LOCK_PER_HOUR.map(u64::from), &|cfg, v| {
+            cfg.rate_lock_per_hour = v as u32
+        }),
+    ] {
+        assert_eq!(issuer_ok(&|cfg| set(cfg, t.min)), Ok(()), "{}", t.name);
+        assert_eq!(issuer_ok(&|cfg| set(cfg, t.max)), Ok(()), "{}", t.name);
+        assert_eq!(issuer_ok(&|cfg| set(cfg, t.min - 1)), Err(t.name));
+        assert_eq!(issuer_ok(&|cfg| set(cfg, t.max + 1)), Err(t.name));
+    }
 }

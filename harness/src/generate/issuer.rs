@@ -2,7 +2,8 @@
 //! A grant carries RSA-OAEP and RSA-PSS randomness, so its expectation is semantic (see
 //! `runner::verify_granted`), not bytes.
 
-use latchkey::frame::EventKind;
+use latchkey::frame::{EventKind, StatusFlags};
+use latchkey::lock::StatusInput;
 use latchkey::{
     GrantId, Guest, GuestConfig, GuestId, Lock, LockConfig, LockId, Reason, SessionId, UnixMillis,
 };
@@ -29,6 +30,15 @@ pub fn config(tunables: Value) -> Value {
     })
 }
 
+/// [`config`] with an access rule of guest 1 at lock A (`guests[].access`, LK-ISS-12).
+pub fn config_with_access(tunables: Value, access: Value) -> Value {
+    let mut c = config(tunables);
+    let mut rule = access;
+    rule["lock_id"] = json!(LOCK_A.to_string());
+    c["guests"][0]["access"] = json!([rule]);
+    c
+}
+
 /// An issuer scenario under construction.
 pub struct I<'k> {
     pub rec: Recorder<'k>,
@@ -39,8 +49,12 @@ pub struct I<'k> {
 
 impl<'k> I<'k> {
     pub fn new(keys: &'k Keys, tunables: Value) -> Self {
+        Self::with_config(keys, config(tunables))
+    }
+
+    pub fn with_config(keys: &'k Keys, config: Value) -> Self {
         Self {
-            rec: Recorder::new(keys, "issuer", config(tunables)),
+            rec: Recorder::new(keys, "issuer", config),
             guest: Guest::new(GuestConfig::new(GUEST_1, enrollment(K_ENR_1))).expect("guest"),
             rng: ChaCha20Rng::seed_from_u64(31),
             t: T0,
@@ -62,6 +76,11 @@ impl<'k> I<'k> {
 
     /// A request for `lock` that must be granted; the expectation becomes semantic.
     pub fn granted(&mut self, validity: u32, expect_validity: u64) -> Value {
+        self.granted_with(validity, expect_validity, 0)
+    }
+
+    /// [`granted`](Self::granted), with the LockGrant's expected `max_unlocks`.
+    pub fn granted_with(&mut self, validity: u32, expect_validity: u64, max_unlocks: u16) -> Value {
         let req = self.request(LOCK_A, validity);
         let out = self.send(GUEST_1, &req);
         let request_id = hexs(&req[34..50]);
@@ -76,14 +95,32 @@ impl<'k> I<'k> {
                 "request_id": request_id,
                 "issued_at": self.t / 1000,
                 "validity_s": expect_validity,
+                "max_unlocks": max_unlocks,
             }
         }));
         out
     }
 
+    /// A message on lock `topic`'s events topic.
+    pub fn lock_message(&mut self, topic: LockId, payload: &[u8]) -> Value {
+        self.rec.step(
+            self.t,
+            json!({"type": "lock_message", "topic_lock": topic.to_string(), "payload": hexs(payload)}),
+        )
+    }
+
     pub fn case(self, id: &str, comment: &str, reqs: &[&str], end: Value) -> Case {
         self.rec.case(id, comment, reqs, end)
     }
+}
+
+fn lock_a(keys: &Keys) -> Lock {
+    Lock::new(LockConfig::new(
+        LOCK_A,
+        keys.lock_a.clone(),
+        keys.issuer.public_key(),
+    ))
+    .expect("lock")
 }
 
 fn event(
@@ -93,18 +130,26 @@ fn event(
     kind: EventKind,
     reason: Option<Reason>,
 ) -> Vec<u8> {
-    let lock = Lock::new(LockConfig::new(
-        LOCK_A,
-        keys.lock_a.clone(),
-        keys.issuer.public_key(),
-    ))
-    .expect("lock");
-    lock.signed_event(
+    lock_a(keys).signed_event(
         UnixMillis(t),
         kind,
         reason,
         GrantId([7; 16]),
         SessionId([8; 8]),
+        rng,
+    )
+}
+
+/// A LockStatus of lock A at `t` with a few counters.
+fn status(keys: &Keys, rng: &mut ChaCha20Rng, t: u64) -> Vec<u8> {
+    lock_a(keys).status_message(
+        UnixMillis(t),
+        &StatusInput {
+            uptime_s: 86_400,
+            battery_pct: Some(72),
+            flags: StatusFlags::CLOCK_UNSYNCHRONISED,
+            counters: &[(Reason::UnknownTag, 120), (Reason::Replay, 3)],
+        },
         rng,
     )
 }
@@ -287,7 +332,11 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         ));
     }
     {
-        let mut i = I::new(k, json!({"request_cache_capacity": 16}));
+        // The rate limit (LK-ISS-11) comes after LK-ISS-8: raised so the cache fills first.
+        let mut i = I::new(
+            k,
+            json!({"request_cache_capacity": 16, "rate_guest_burst": 100, "rate_lock_burst": 100}),
+        );
         for _ in 0..17 {
             let r = i.request(LOCK_A, 60);
             i.send(GUEST_1, &r);
@@ -358,7 +407,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         );
         i.rec.step(
             i.t,
-            json!({"type": "event", "topic_lock": LOCK_A.to_string(), "payload": hexs(&ev)}),
+            json!({"type": "lock_message", "topic_lock": LOCK_A.to_string(), "payload": hexs(&ev)}),
         );
         out.push(i.case(
             "issuer-evt-valid",
@@ -370,7 +419,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
     {
         let mut i = I::new(k, none.clone());
         let ev = event(k, &mut i.rng, i.t, EventKind::Unlock, None);
-        i.rec.step(i.t, json!({"type": "event", "topic_lock": LOCK_A.to_string(), "payload": hexs(&flip(&ev, 44))}));
+        i.rec.step(i.t, json!({"type": "lock_message", "topic_lock": LOCK_A.to_string(), "payload": hexs(&flip(&ev, 44))}));
         out.push(i.case(
             "issuer-evt-1-bad-signature",
             "An event whose reason was changed after signing.",
@@ -383,7 +432,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         let ev = event(k, &mut i.rng, i.t, EventKind::Unlock, None);
         i.rec.step(
             i.t,
-            json!({"type": "event", "topic_lock": LOCK_B.to_string(), "payload": hexs(&ev)}),
+            json!({"type": "lock_message", "topic_lock": LOCK_B.to_string(), "payload": hexs(&ev)}),
         );
         out.push(i.case(
             "issuer-evt-2-topic-mismatch",
@@ -398,13 +447,285 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         ev[42] = 9;
         i.rec.step(
             i.t,
-            json!({"type": "event", "topic_lock": LOCK_A.to_string(), "payload": hexs(&ev)}),
+            json!({"type": "lock_message", "topic_lock": LOCK_A.to_string(), "payload": hexs(&ev)}),
         );
         out.push(i.case(
             "issuer-frm-4-event-kind",
             "An event kind of 9 is out of range.",
             &["LK-FRM-4"],
             rejected("field_out_of_range"),
+        ));
+    }
+    // ---- rate limits (LK-ISS-11)
+    {
+        let mut i = I::new(k, json!({"rate_guest_burst": 2, "rate_guest_per_hour": 1}));
+        i.granted(600, 600);
+        i.granted(600, 600);
+        let r = i.request(LOCK_A, 600);
+        i.send(GUEST_1, &r);
+        out.push(i.case(
+            "issuer-iss-11-guest-burst",
+            "A guest's third request at once with a burst of 2.",
+            &["LK-ISS-11"],
+            rejected("rate_limited"),
+        ));
+    }
+    {
+        let mut i = I::new(k, json!({"rate_guest_burst": 1, "rate_guest_per_hour": 60}));
+        i.granted(600, 600);
+        i.t += 59_999;
+        let r = i.request(LOCK_A, 600);
+        i.send(GUEST_1, &r);
+        i.t += 1;
+        i.granted(600, 600);
+        out.push(i.case(
+            "issuer-iss-11-refill",
+            "At 60 an hour the bucket holds a request again exactly one minute later.",
+            &["LK-ISS-11"],
+            outcome("granted"),
+        ));
+    }
+    {
+        let mut i = I::new(k, json!({"rate_lock_burst": 1}));
+        i.granted(600, 600);
+        let r = i.request(LOCK_A, 600);
+        i.send(GUEST_1, &r);
+        out.push(i.case(
+            "issuer-iss-11-lock-burst",
+            "The lock's bucket refuses although the guest's has requests left.",
+            &["LK-ISS-11"],
+            rejected("rate_limited"),
+        ));
+    }
+    {
+        let mut i = I::new(k, json!({"rate_guest_burst": 1}));
+        let r = i.request(LOCK_A, 0);
+        i.send(GUEST_1, &r);
+        i.granted(600, 600);
+        out.push(i.case(
+            "issuer-iss-11-refused-takes-nothing",
+            "A request refused after LK-ISS-11 (zero validity) takes nothing from a burst of 1.",
+            &["LK-ISS-11", "LK-ISS-9"],
+            outcome("granted"),
+        ));
+    }
+    // ---- access policy (LK-ISS-12)
+    let now_s = T0 / 1000;
+    {
+        let mut i = I::with_config(
+            k,
+            config_with_access(json!({}), json!({"valid_from": now_s + 100})),
+        );
+        let r = i.request(LOCK_A, 600);
+        i.send(GUEST_1, &r);
+        out.push(i.case(
+            "issuer-iss-12-before-window",
+            "The guest's access at the lock starts in 100 s.",
+            &["LK-ISS-12"],
+            rejected("outside_access_window"),
+        ));
+    }
+    {
+        let mut i = I::with_config(
+            k,
+            config_with_access(json!({}), json!({"valid_until": now_s})),
+        );
+        let r = i.request(LOCK_A, 600);
+        i.send(GUEST_1, &r);
+        out.push(i.case(
+            "issuer-iss-12-after-window",
+            "The guest's access ended at this second (the window is half-open).",
+            &["LK-ISS-12"],
+            rejected("outside_access_window"),
+        ));
+    }
+    {
+        let mut i = I::with_config(
+            k,
+            config_with_access(
+                json!({}),
+                json!({"valid_from": now_s - 10, "valid_until": now_s + 300, "max_unlocks": 3}),
+            ),
+        );
+        i.granted_with(3_600, 300, 3);
+        out.push(i.case(
+            "issuer-iss-12-capped",
+            "Inside the access window: the grant ends with the window and carries the unlock limit.",
+            &["LK-ISS-12", "LK-ISS-9", "LK-LIM-1"],
+            outcome("granted"),
+        ));
+    }
+    {
+        let mut i = I::with_config(
+            k,
+            config_with_access(
+                json!({"rate_guest_burst": 1, "rate_guest_per_hour": 1}),
+                json!({"valid_until": now_s + 60}),
+            ),
+        );
+        i.granted_with(600, 60, 0);
+        i.t += 60_000;
+        let r = i.request(LOCK_A, 600);
+        i.send(GUEST_1, &r);
+        out.push(i.case(
+            "issuer-iss-12-before-iss-11",
+            "A rate-limited guest outside its access window hears the policy first.",
+            &["LK-ISS-12"],
+            rejected("outside_access_window"),
+        ));
+    }
+    // ---- lock messages: window, replay, status (LK-EVT-3, LK-EVT-4)
+    let hour = 3_600_000;
+    {
+        let mut i = I::new(k, none.clone());
+        let ev = event(k, &mut i.rng, i.t - hour - 1_000, EventKind::Unlock, None);
+        i.lock_message(LOCK_A, &ev);
+        out.push(i.case(
+            "issuer-evt-3-stale",
+            "An event 3 601 s old (window 3 600 s).",
+            &["LK-EVT-3"],
+            rejected("stale_event"),
+        ));
+    }
+    {
+        let mut i = I::new(k, none.clone());
+        let ev = event(k, &mut i.rng, i.t + hour + 1_000, EventKind::Unlock, None);
+        i.lock_message(LOCK_A, &ev);
+        out.push(i.case(
+            "issuer-evt-3-future",
+            "An event 3 601 s in the issuer's future.",
+            &["LK-EVT-3"],
+            rejected("future_event"),
+        ));
+    }
+    {
+        let mut i = I::new(k, none.clone());
+        let old = event(k, &mut i.rng, i.t - hour, EventKind::Unlock, None);
+        let new = event(k, &mut i.rng, i.t + hour + 999, EventKind::Unlock, None);
+        i.lock_message(LOCK_A, &old);
+        i.lock_message(LOCK_A, &new);
+        out.push(i.case(
+            "issuer-evt-3-edges",
+            "Events exactly 3 600 s old and 3 600.999 s ahead are inside the window.",
+            &["LK-EVT-3", "LK-EVT-4"],
+            outcome("event"),
+        ));
+    }
+    {
+        let mut i = I::new(k, none.clone());
+        let ev = event(k, &mut i.rng, i.t, EventKind::GrantInstalled, None);
+        i.lock_message(LOCK_A, &ev);
+        i.t += 1_000;
+        i.lock_message(LOCK_A, &ev);
+        out.push(i.case(
+            "issuer-evt-4-replay",
+            "The same event again (a QoS 1 redelivery or a replay) is recorded once.",
+            &["LK-EVT-4"],
+            rejected("event_replay"),
+        ));
+    }
+    {
+        let mut i = I::new(k, json!({"event_replay_capacity": 16}));
+        for n in 0..17 {
+            let ev = event(k, &mut i.rng, i.t + n, EventKind::Unlock, None);
+            i.lock_message(LOCK_A, &ev);
+        }
+        let at_floor = event(k, &mut i.rng, i.t, EventKind::Unlock, None);
+        i.lock_message(LOCK_A, &at_floor);
+        out.push(i.case(
+            "issuer-evt-4-floor",
+            "The 17th event evicts the oldest id of a 16-entry cache; a new id at its timestamp is refused by the floor.",
+            &["LK-EVT-4"],
+            rejected("event_replay"),
+        ));
+    }
+    {
+        let mut i = I::new(k, none.clone());
+        let st = status(k, &mut i.rng, i.t);
+        i.lock_message(LOCK_A, &st);
+        out.push(i.case(
+            "issuer-status-valid",
+            "A signed LockStatus of lock A on lock A's topic, with its counters.",
+            &[
+                "LK-EVT-1", "LK-EVT-2", "LK-EVT-3", "LK-EVT-4", "LK-FRM-3", "LK-FRM-4",
+            ],
+            outcome("status"),
+        ));
+    }
+    {
+        let mut i = I::new(k, none.clone());
+        let st = status(k, &mut i.rng, i.t);
+        i.lock_message(LOCK_A, &flip(&st, 43));
+        out.push(i.case(
+            "issuer-status-bad-signature",
+            "A LockStatus whose uptime was changed after signing.",
+            &["LK-EVT-1"],
+            rejected("bad_event_signature"),
+        ));
+    }
+    {
+        let mut i = I::new(k, none.clone());
+        let st = status(k, &mut i.rng, i.t);
+        i.lock_message(LOCK_B, &st);
+        out.push(i.case(
+            "issuer-status-topic-mismatch",
+            "Lock A's LockStatus on lock B's topic.",
+            &["LK-EVT-2"],
+            rejected("wrong_lock"),
+        ));
+    }
+    {
+        let mut i = I::new(k, none.clone());
+        let st = status(k, &mut i.rng, i.t);
+        i.lock_message(LOCK_A, &st);
+        i.lock_message(LOCK_A, &st);
+        out.push(i.case(
+            "issuer-status-replay",
+            "A LockStatus is recorded once, like an event.",
+            &["LK-EVT-4"],
+            rejected("event_replay"),
+        ));
+    }
+    {
+        let mut i = I::new(k, none.clone());
+        let mut st = status(k, &mut i.rng, i.t);
+        st[46] = 150;
+        i.lock_message(LOCK_A, &st);
+        out.push(i.case(
+            "issuer-frm-4-status-battery",
+            "A battery of 150 % is out of range.",
+            &["LK-FRM-4"],
+            rejected("field_out_of_range"),
+        ));
+    }
+    {
+        let mut i = I::new(k, none.clone());
+        let r = i.request(LOCK_A, 600);
+        i.lock_message(LOCK_A, &r);
+        out.push(i.case(
+            "issuer-frm-3-lock-message-type",
+            "A GrantRequest on a lock's events topic.",
+            &["LK-FRM-3"],
+            rejected("wrong_type"),
+        ));
+    }
+    {
+        let mut i = I::new(k, none.clone());
+        let ev = event(
+            k,
+            &mut i.rng,
+            i.t,
+            EventKind::Lockout,
+            Some(Reason::BadResponseMac),
+        );
+        i.lock_message(LOCK_A, &ev);
+        let ev = event(k, &mut i.rng, i.t + 1, EventKind::LockoutEnded, None);
+        i.lock_message(LOCK_A, &ev);
+        out.push(i.case(
+            "issuer-evt-lockout-kinds",
+            "Events of kinds 5 (lockout, with the failure's reason) and 6 (lockout ended).",
+            &["LK-FRM-4", "LK-EVT-1"],
+            outcome("event"),
         ));
     }
     out

@@ -177,6 +177,29 @@ impl<'k> L<'k> {
         out
     }
 
+    /// Beacon, Select, valid Response of a forged session on `conn`, at the current time.
+    pub fn forge_unlock(&mut self, f: &Forge, attempt: u16, conn: u64) -> Value {
+        let r = self.forge_response(f, attempt, conn);
+        self.respond_raw(conn, &r)
+    }
+
+    /// The same with the Response's MAC broken: a failed handshake (LK-LCK-1).
+    pub fn forge_fail(&mut self, f: &Forge, attempt: u16, conn: u64) -> Value {
+        let r = self.forge_response(f, attempt, conn);
+        self.respond_raw(conn, &flip(&r, 19))
+    }
+
+    fn forge_response(&mut self, f: &Forge, attempt: u16, conn: u64) -> [u8; 20] {
+        self.hear(&f.beacon(self.t, attempt));
+        let ch = self.select_raw(conn, &f.select(self.t, attempt));
+        f.response(
+            &unhex(&ch["bytes"]),
+            self.t,
+            attempt,
+            (self.t / 1000) as u32,
+        )
+    }
+
     pub fn install_forge(&mut self, f: &Forge) -> Value {
         let g = f.grant(&mut self.p.rng, self.keys);
         self.message(&g)
@@ -316,7 +339,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         let mut l = L::new(k, none.clone());
         let g = l.p.issue(l.t, 0, LOCK_A, 600);
         let mut m = g.lock_grant.clone();
-        m[82..84].copy_from_slice(&255u16.to_be_bytes());
+        m[84..86].copy_from_slice(&255u16.to_be_bytes());
         l.message(&m);
         out.push(l.case(
             "lock-frm-4-wrapped-len",
@@ -1229,6 +1252,284 @@ pub fn cases(k: &Keys) -> Vec<Case> {
             "A small backwards step inside the budget is harmless.",
             &["LK-TIM-1"],
             outcome("unlock"),
+        ));
+    }
+
+    // ---- unlock limits (LK-LIM-1, LK-LIM-2)
+    {
+        let mut l = L::new(k, none.clone());
+        let mut f = Forge::new(1, l.t);
+        f.header.max_unlocks = 2;
+        l.install_forge(&f);
+        l.forge_unlock(&f, 1, 1);
+        l.at(500);
+        l.forge_unlock(&f, 2, 1);
+        out.push(l.case(
+            "lock-lim-1-counts",
+            "A grant with max_unlocks = 2 unlocks twice; the lock reports the count.",
+            &["LK-LIM-1", "LK-LIM-2"],
+            json!({"outcome": "unlock", "unlocks": 2, "max_unlocks": 2}),
+        ));
+    }
+    {
+        let mut l = L::new(k, none.clone());
+        l.grant(0);
+        l.unlock(0, 1);
+        l.at(500);
+        l.unlock(0, 1);
+        out.push(l.case(
+            "lock-lim-1-no-limit",
+            "A grant with max_unlocks = 0 has no limit; its unlocks are counted all the same.",
+            &["LK-LIM-1"],
+            json!({"outcome": "unlock", "unlocks": 2, "max_unlocks": 0}),
+        ));
+    }
+    {
+        let mut l = L::new(k, none.clone());
+        let mut f = Forge::new(1, l.t);
+        f.header.max_unlocks = 1;
+        l.install_forge(&f);
+        l.forge_unlock(&f, 1, 1);
+        l.at(500);
+        l.hear(&f.beacon(l.t, 2));
+        out.push(l.case(
+            "lock-lim-2-beacon",
+            "Once the limit is reached the session's beacons arm nothing.",
+            &["LK-LIM-1", "LK-LIM-2"],
+            rejected("unlock_limit_reached"),
+        ));
+    }
+    {
+        let mut l = L::new(k, none.clone());
+        let mut f = Forge::new(1, l.t);
+        f.header.max_unlocks = 1;
+        l.install_forge(&f);
+        l.hear(&f.beacon(l.t, 1));
+        let ch1 = l.select_raw(1, &f.select(l.t, 1));
+        l.hear(&f.beacon(l.t, 2));
+        let ch2 = l.select_raw(2, &f.select(l.t, 2));
+        let now_s = (l.t / 1000) as u32;
+        let r1 = f.response(&unhex(&ch1["bytes"]), l.t, 1, now_s);
+        let r2 = f.response(&unhex(&ch2["bytes"]), l.t, 2, now_s);
+        l.respond_raw(1, &r1);
+        l.respond_raw(2, &r2);
+        out.push(l.case(
+            "lock-lim-2-response",
+            "Two challenges armed before the only unlock: the second valid response is refused.",
+            &["LK-LIM-2"],
+            rejected("unlock_limit_reached"),
+        ));
+    }
+
+    // ---- lockout (LK-LCK-1..3): threshold 2, window and duration 60 s
+    let lockout = json!({"lockout_threshold": 2, "lockout_window_s": 60, "lockout_duration_s": 60});
+    {
+        let mut l = L::new(k, lockout.clone());
+        let f = Forge::new(1, l.t);
+        l.install_forge(&f);
+        l.forge_fail(&f, 1, 1);
+        l.forge_fail(&f, 2, 1);
+        out.push(l.case(
+            "lock-lck-1-lockout",
+            "The second failed handshake in the window locks the guest out; the lock reports it.",
+            &["LK-LCK-1"],
+            rejected("bad_response_mac"),
+        ));
+    }
+    {
+        let mut l = L::new(k, lockout.clone());
+        let f = Forge::new(1, l.t);
+        l.install_forge(&f);
+        l.forge_fail(&f, 1, 1);
+        l.at(60_001);
+        l.forge_fail(&f, 2, 1);
+        l.forge_unlock(&f, 3, 1);
+        out.push(l.case(
+            "lock-lck-1-window",
+            "Two failures 60.001 s apart are in two windows: no lockout.",
+            &["LK-LCK-1"],
+            outcome("unlock"),
+        ));
+    }
+    {
+        let mut l = L::new(k, lockout.clone());
+        let f = Forge::new(1, l.t);
+        l.install_forge(&f);
+        l.forge_fail(&f, 1, 1);
+        // No challenge on the connection: nothing consumed, not a failed handshake.
+        l.respond_raw(1, &[0u8; 20]);
+        l.respond_raw(1, &[0u8; 20]);
+        l.forge_unlock(&f, 2, 1);
+        out.push(l.case(
+            "lock-lck-1-not-counted",
+            "Responses without a challenge are not failed handshakes.",
+            &["LK-LCK-1"],
+            outcome("unlock"),
+        ));
+    }
+    {
+        let mut l = L::new(k, lockout.clone());
+        let f = Forge::new(1, l.t);
+        l.install_forge(&f);
+        l.forge_fail(&f, 1, 1);
+        l.hear(&f.beacon(l.t, 9));
+        l.select_raw(2, &f.select(l.t, 9));
+        l.respond_raw(2, &[0u8; 19]);
+        out.push(l.case(
+            "lock-lck-1-malformed-counts",
+            "A truncated Response after its challenge was consumed is a failed handshake too.",
+            &["LK-LCK-1", "LK-FRM-1"],
+            rejected("truncated"),
+        ));
+    }
+    {
+        let mut l = L::new(k, lockout.clone());
+        let f = Forge::new(1, l.t);
+        l.install_forge(&f);
+        l.forge_fail(&f, 1, 1);
+        l.forge_fail(&f, 2, 1);
+        l.hear(&f.beacon(l.t, 3));
+        out.push(l.case(
+            "lock-lck-2-beacon",
+            "A locked-out guest's beacon arms nothing.",
+            &["LK-LCK-2"],
+            rejected("locked_out"),
+        ));
+    }
+    {
+        let mut l = L::new(k, lockout.clone());
+        let f = Forge::new(1, l.t);
+        l.install_forge(&f);
+        l.hear(&f.beacon(l.t, 9));
+        let held = l.select_raw(9, &f.select(l.t, 9));
+        l.forge_fail(&f, 1, 1);
+        l.forge_fail(&f, 2, 1);
+        let r = f.response(&unhex(&held["bytes"]), l.t, 9, (l.t / 1000) as u32);
+        l.respond_raw(9, &r);
+        out.push(l.case(
+            "lock-lck-2-response",
+            "A challenge issued before the lockout answers even a valid response with locked_out.",
+            &["LK-LCK-2"],
+            rejected("locked_out"),
+        ));
+    }
+    {
+        let mut l = L::new(k, lockout.clone());
+        let f = Forge::new(1, l.t);
+        let mut g = Forge::new(2, l.t);
+        g.header.guest_id = GUEST_2;
+        l.install_forge(&f);
+        l.install_forge(&g);
+        l.forge_fail(&f, 1, 1);
+        l.forge_fail(&f, 2, 1);
+        l.forge_unlock(&g, 1, 2);
+        out.push(l.case(
+            "lock-lck-2-other-guest",
+            "Another guest unlocks while the first is locked out.",
+            &["LK-LCK-2"],
+            outcome("unlock"),
+        ));
+    }
+    {
+        let mut l = L::new(k, lockout.clone());
+        let f = Forge::new(1, l.t);
+        l.install_forge(&f);
+        l.forge_fail(&f, 1, 1);
+        l.forge_fail(&f, 2, 1);
+        l.at(59_999);
+        l.feed(json!({"type": "timeout"}));
+        l.hear(&f.beacon(l.t, 3));
+        out.push(l.case(
+            "lock-lck-3-not-yet",
+            "A millisecond before the lockout ends its beacons are still refused.",
+            &["LK-LCK-3"],
+            rejected("locked_out"),
+        ));
+    }
+    {
+        let mut l = L::new(k, lockout.clone());
+        let f = Forge::new(1, l.t);
+        l.install_forge(&f);
+        l.forge_fail(&f, 1, 1);
+        l.forge_fail(&f, 2, 1);
+        l.at(60_000);
+        l.feed(json!({"type": "timeout"}));
+        l.forge_unlock(&f, 3, 1);
+        out.push(l.case(
+            "lock-lck-3-ends",
+            "At locked_until the timeout ends the lockout (reported) and the guest unlocks again.",
+            &["LK-LCK-3"],
+            outcome("unlock"),
+        ));
+    }
+
+    // ---- beacons of revoked sessions (LK-REV-5)
+    {
+        let mut l = L::new(k, none.clone());
+        let g = l.grant(0);
+        let b = l.beacon(0);
+        l.hear(&b);
+        let rev =
+            l.p.issuer
+                .revoke_grant(UnixMillis(l.t), g.grant_id, &mut l.p.rng)
+                .expect("revocation");
+        l.message(&rev.payload);
+        l.hear(&b);
+        out.push(l.case(
+            "lock-rev-5-revoked-beacon",
+            "A revoked session's beacon is recognised and refused as revoked.",
+            &["LK-REV-5"],
+            rejected("session_revoked"),
+        ));
+    }
+    {
+        let mut l = L::new(k, none.clone());
+        let f = Forge::new(1, l.t);
+        l.install_forge(&f);
+        let rev = f.revocation(&mut l.p.rng, &k.issuer, l.t / 1000);
+        l.message(&rev);
+        l.hear(&flip(&f.beacon(l.t, 1), 22));
+        out.push(l.case(
+            "lock-rev-5-cmac-first",
+            "A beacon with a revoked session's tag but a bad CMAC fails LK-ADV-5 first.",
+            &["LK-REV-5", "LK-ADV-5"],
+            rejected("bad_beacon_mac"),
+        ));
+    }
+    {
+        let mut l = L::new(k, none.clone());
+        let f1 = Forge::new(1, l.t);
+        let f2 = Forge::new(2, l.t);
+        l.install_forge(&f1);
+        l.install_forge(&f2);
+        let rev = f1.revocation(&mut l.p.rng, &k.issuer, l.t / 1000);
+        l.message(&rev);
+        l.forge_unlock(&f2, 1, 1);
+        out.push(l.case(
+            "lock-rev-5-other-sessions",
+            "With a tombstone present, other sessions' beacons arm and unlock as before.",
+            &["LK-REV-5"],
+            outcome("unlock"),
+        ));
+    }
+    {
+        let mut l = L::new(k, json!({"revocation_capacity": 16}));
+        let f = Forge::new(1, l.t);
+        l.install_forge(&f);
+        let base = l.t / 1000 - 20;
+        let rev = f.revocation(&mut l.p.rng, &k.issuer, base);
+        l.message(&rev);
+        for i in 2..=17u8 {
+            let other = Forge::new(i, l.t);
+            let rev = other.revocation(&mut l.p.rng, &k.issuer, base + u64::from(i));
+            l.message(&rev);
+        }
+        l.hear(&f.beacon(l.t, 1));
+        out.push(l.case(
+            "lock-rev-5-evicted",
+            "When its revocation is evicted the tombstone goes: the beacon is unknown again.",
+            &["LK-REV-5", "LK-REV-4"],
+            rejected("unknown_tag"),
         ));
     }
     out

@@ -1,8 +1,13 @@
 //! Primitive and frame vectors: inputs with the reference's outputs.
 
-use latchkey::frame::{EventKind, GuestGrantHeader, LockEvent, append_signature};
+use latchkey::frame::{
+    EventKind, GuestGrantHeader, LockEvent, LockStatus, StatusCounter, StatusFlags,
+    append_signature,
+};
+use latchkey::lock::StatusInput;
 use latchkey::{
-    GrantId, GuestId, Issuer, IssuerConfig, Lock, LockConfig, RequestId, SessionId, UnixMillis,
+    GrantId, GuestId, Issuer, IssuerConfig, Lock, LockConfig, Reason, RequestId, SessionId,
+    UnixMillis,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -65,6 +70,8 @@ struct Sample {
     request: Vec<u8>,
     revocation: Vec<u8>,
     event: Vec<u8>,
+    /// A LockStatus with two counters (unknown_tag 19, replay 24).
+    status: Vec<u8>,
     forge: Forge,
 }
 
@@ -98,12 +105,23 @@ fn sample(k: &Keys) -> Sample {
         g.session_id,
         &mut rng,
     );
+    let status = lock.status_message(
+        now,
+        &StatusInput {
+            uptime_s: 3_600,
+            battery_pct: Some(100),
+            flags: StatusFlags::MAINS_POWER | StatusFlags::TAMPER,
+            counters: &[(Reason::Replay, 7), (Reason::UnknownTag, 1_234)],
+        },
+        &mut rng,
+    );
     Sample {
         lock_grant: g.lock_grant,
         guest_grant: g.guest_grant.to_vec(),
         request,
         revocation,
         event,
+        status,
         forge: Forge::new(0x42, T0),
     }
 }
@@ -194,6 +212,7 @@ pub fn primitives(k: &Keys) -> Vec<Case> {
         ("lock-grant", &s.lock_grant),
         ("revocation", &s.revocation),
         ("lock-event", &s.event),
+        ("lock-status", &s.status),
     ] {
         out.push(prim(
             k,
@@ -229,6 +248,22 @@ pub fn primitives(k: &Keys) -> Vec<Case> {
         &["LK-EVT-1"],
         "verify_signature",
         json!({"public_key": "pub:lock-a", "message": hexs(&s.event)}),
+    ));
+    out.push(prim(
+        k,
+        "prim-verify-signature-status",
+        "A LockStatus's signature under the lock key, with its own domain separation.",
+        &["LK-EVT-1"],
+        "verify_signature",
+        json!({"public_key": "pub:lock-a", "message": hexs(&s.status)}),
+    ));
+    out.push(prim(
+        k,
+        "prim-verify-signature-status-other-lock",
+        "…and not under another lock's key.",
+        &["LK-EVT-1"],
+        "verify_signature",
+        json!({"public_key": "pub:lock-b", "message": hexs(&s.status)}),
     ));
     out.push(prim(
         k,
@@ -282,7 +317,7 @@ pub fn frames(k: &Keys) -> Vec<Case> {
     .to_bytes()
     .to_vec();
     let response = f.response(&challenge, T0, 0x0BEE, 1_800_000_011).to_vec();
-    let all: [(&str, &Vec<u8>, bool); 9] = [
+    let all: [(&str, &Vec<u8>, bool); 10] = [
         ("beacon", &beacon, true),
         ("select", &select, true),
         ("challenge", &challenge, true),
@@ -292,6 +327,7 @@ pub fn frames(k: &Keys) -> Vec<Case> {
         ("guest_grant", &s.guest_grant, true),
         ("grant_request", &s.request, true),
         ("lock_event", &s.event, true),
+        ("lock_status", &s.status, true),
     ];
     let mut out = Vec::new();
     for (name, bytes, versioned) in all {
@@ -341,6 +377,7 @@ pub fn frames(k: &Keys) -> Vec<Case> {
             || name == "revocation"
             || name == "grant_request"
             || name == "lock_event"
+            || name == "lock_status"
         {
             let mut t = bytes.clone();
             t[1] = if t[1] == 0x05 { 0x01 } else { t[1] + 1 };
@@ -355,7 +392,7 @@ pub fn frames(k: &Keys) -> Vec<Case> {
     }
     // Field ranges of the length-prefixed messages.
     let mut g = s.lock_grant.clone();
-    g[82..84].copy_from_slice(&513u16.to_be_bytes());
+    g[84..86].copy_from_slice(&513u16.to_be_bytes());
     out.push(frame(
         "frame-lock-grant-wrapped-len-513",
         "wrapped_len above 512.",
@@ -364,7 +401,7 @@ pub fn frames(k: &Keys) -> Vec<Case> {
         &g,
     ));
     let mut g = s.lock_grant.clone();
-    g[82..84].copy_from_slice(&255u16.to_be_bytes());
+    g[84..86].copy_from_slice(&255u16.to_be_bytes());
     out.push(frame(
         "frame-lock-grant-wrapped-len-255",
         "wrapped_len below 256.",
@@ -373,7 +410,7 @@ pub fn frames(k: &Keys) -> Vec<Case> {
         &g,
     ));
     let mut g = s.lock_grant.clone();
-    let at = 84 + 256;
+    let at = 86 + 256;
     g[at..at + 2].copy_from_slice(&0u16.to_be_bytes());
     out.push(frame(
         "frame-lock-grant-sig-len-0",
@@ -391,12 +428,122 @@ pub fn frames(k: &Keys) -> Vec<Case> {
         "revocation",
         &r,
     ));
-    for kind in [0u8, 5, 255] {
+    for kind in [0u8, 7, 255] {
         let mut e = s.event.clone();
         e[42] = kind;
         out.push(frame(
             &format!("frame-lock-event-kind-{kind}"),
-            "An event kind outside 1..=4.",
+            "An event kind outside 1..=6.",
+            &["LK-FRM-4"],
+            "lock_event",
+            &e,
+        ));
+    }
+    // LockStatus fields (LK-FRM-4). The sample's counters are (19, 1 234) then (24, 7).
+    let st = &s.status;
+    let malformed: [(&str, &str, Vec<u8>); 6] = [
+        (
+            "unsorted-counters",
+            "Counters not in increasing reason order.",
+            {
+                let mut b = st.clone();
+                let (first, second) = (b[59..65].to_vec(), b[65..71].to_vec());
+                b[59..65].copy_from_slice(&second);
+                b[65..71].copy_from_slice(&first);
+                b
+            },
+        ),
+        ("duplicate-counter", "The same reason counted twice.", {
+            let mut b = st.clone();
+            b[65..67].copy_from_slice(&19u16.to_be_bytes());
+            b
+        }),
+        (
+            "battery-150",
+            "A battery of 150 % (only 0..=100 and 255 are defined).",
+            {
+                let mut b = st.clone();
+                b[46] = 150;
+                b
+            },
+        ),
+        ("reserved-flag", "Flag bit 3, which v1 does not define.", {
+            let mut b = st.clone();
+            b[47] |= 0x08;
+            b
+        }),
+        ("n-33", "33 counters announced (at most 32).", {
+            let mut b = st.clone();
+            b[58] = 33;
+            b
+        }),
+        (
+            "counters-cut",
+            "The frame ends inside the second counter.",
+            st[..68].to_vec(),
+        ),
+    ];
+    for (id, comment, b) in malformed {
+        out.push(frame(
+            &format!("frame-lock-status-{id}"),
+            comment,
+            &[if id == "counters-cut" {
+                "LK-FRM-1"
+            } else {
+                "LK-FRM-4"
+            }],
+            "lock_status",
+            &b,
+        ));
+    }
+    // The edges that are valid: 32 counters, no battery, every flag, a 512-byte signature.
+    let edge = LockStatus {
+        lock_id: LOCK_A,
+        status_id: latchkey::EventId([6; 16]),
+        timestamp_ms: T0,
+        uptime_s: u32::MAX,
+        battery_pct: None,
+        flags: StatusFlags::ALL,
+        sessions: 0,
+        revocations: u32::MAX,
+        lockouts: 0,
+        counters: (0..32u16)
+            .map(|i| StatusCounter {
+                reason: i * 2 + 1,
+                count: u32::MAX - u32::from(i),
+            })
+            .collect(),
+    };
+    let mut e = Vec::new();
+    let _ = edge.encode_unsigned(&mut e);
+    let _ = append_signature(&mut e, &[0xCD; 512]);
+    out.push(frame(
+        "frame-lock-status-edges",
+        "32 counters, no battery (255), every defined flag and a 512-byte signature are in range.",
+        &["LK-FRM-4"],
+        "lock_status",
+        &e,
+    ));
+    for kind in [EventKind::Lockout, EventKind::LockoutEnded] {
+        let ev = LockEvent {
+            lock_id: LOCK_A,
+            event_id: latchkey::EventId([kind as u8; 16]),
+            timestamp_ms: T0,
+            kind,
+            reason: if kind == EventKind::Lockout {
+                Reason::BadResponseMac.code()
+            } else {
+                0
+            },
+            grant_id: GrantId([4; 16]),
+            session_id: SessionId([5; 8]),
+        };
+        let mut e = Vec::new();
+        ev.encode_unsigned(&mut e);
+        let _ = append_signature(&mut e, &[0xAB; 256]);
+        out.push(frame(
+            &format!("frame-lock-event-{}", kind.name().replace('_', "-")),
+            "Event kinds 5 (lockout) and 6 (lockout ended) are in range.",
             &["LK-FRM-4"],
             "lock_event",
             &e,

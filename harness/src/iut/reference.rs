@@ -7,13 +7,13 @@ use std::convert::Infallible;
 
 use latchkey::crypto::provider::{RsaProvider, default_rsa_provider};
 use latchkey::crypto::rsa::{
-    DS_LOCK_EVENT, DS_LOCK_GRANT, DS_REVOCATION, RsaPrivateKey, RsaPublicKey,
+    DS_LOCK_EVENT, DS_LOCK_GRANT, DS_LOCK_STATUS, DS_REVOCATION, RsaPrivateKey, RsaPublicKey,
 };
 use latchkey::crypto::{self, EnrollmentKey, MacContext, SessionKey};
 use latchkey::frame::*;
 use latchkey::guest::GuestGrantInfo;
-use latchkey::issuer::IssuerConfig;
-use latchkey::lock::{BeaconOutcome, ConnId, GrantOutcome, MessageOutcome};
+use latchkey::issuer::{AccessRule, IssuerConfig, LockReport, StaticAccess};
+use latchkey::lock::{BeaconOutcome, ConnId, GrantOutcome, LockNotice, MessageOutcome};
 use latchkey::{
     GrantId, Guest, GuestConfig, GuestId, Issuer, Lock, LockConfig, LockId, Reason, SessionId,
     Step, UnixMillis,
@@ -84,7 +84,8 @@ impl TryCryptoRng for ScriptedRng {}
 enum Role {
     Lock(Box<Lock>),
     Guest(Box<Guest>),
-    Issuer(Box<Issuer>),
+    /// The issuer and its access policy (the config's `guests[].access`).
+    Issuer(Box<(Issuer, StaticAccess)>),
 }
 
 /// The reference as an implementation under test.
@@ -192,7 +193,11 @@ fn tunable_u64(k: &str, v: &Value) -> R<u64> {
 }
 
 fn tunable_usize(k: &str, v: &Value) -> R<usize> {
-    usize::try_from(tunable_u64(k, v)?).map_err(|_| format!("tunable `{k}` out of range"))
+    tunable_num(k, v)
+}
+
+fn tunable_num<T: TryFrom<u64>>(k: &str, v: &Value) -> R<T> {
+    T::try_from(tunable_u64(k, v)?).map_err(|_| format!("tunable `{k}` out of range"))
 }
 
 // ---------------------------------------------------------------- role construction
@@ -223,6 +228,9 @@ fn make_lock(p: &'static dyn RsaProvider, c: &Value) -> R<Lock> {
             "max_challenges" => cfg.max_challenges = tunable_usize(k, v)?,
             "replay_capacity" => cfg.replay_capacity = tunable_usize(k, v)?,
             "revocation_capacity" => cfg.revocation_capacity = tunable_usize(k, v)?,
+            "lockout_threshold" => cfg.lockout_threshold = tunable_num(k, v)?,
+            "lockout_window_s" => cfg.lockout_window_s = tunable_u64(k, v)?,
+            "lockout_duration_s" => cfg.lockout_duration_s = tunable_u64(k, v)?,
             other => return Err(format!("unknown lock tunable `{other}`")),
         }
         Ok(())
@@ -249,7 +257,7 @@ fn make_guest(c: &Value) -> R<Guest> {
     Guest::new(cfg).map_err(|e| e.to_string())
 }
 
-fn make_issuer(p: &'static dyn RsaProvider, c: &Value) -> R<Issuer> {
+fn make_issuer(p: &'static dyn RsaProvider, c: &Value) -> R<(Issuer, StaticAccess)> {
     let mut cfg = IssuerConfig::new(private_key(p, c, "signing_key")?);
     tunables(c, |k, v| {
         match k {
@@ -258,11 +266,18 @@ fn make_issuer(p: &'static dyn RsaProvider, c: &Value) -> R<Issuer> {
             "max_grant_validity_s" => cfg.max_grant_validity_s = tunable_u64(k, v)?,
             "backdate_s" => cfg.backdate_s = tunable_u64(k, v)?,
             "max_live_grants" => cfg.max_live_grants = tunable_usize(k, v)?,
+            "event_window_s" => cfg.event_window_s = tunable_u64(k, v)?,
+            "event_replay_capacity" => cfg.event_replay_capacity = tunable_usize(k, v)?,
+            "rate_guest_burst" => cfg.rate_guest_burst = tunable_num(k, v)?,
+            "rate_guest_per_hour" => cfg.rate_guest_per_hour = tunable_num(k, v)?,
+            "rate_lock_burst" => cfg.rate_lock_burst = tunable_num(k, v)?,
+            "rate_lock_per_hour" => cfg.rate_lock_per_hour = tunable_num(k, v)?,
             other => return Err(format!("unknown issuer tunable `{other}`")),
         }
         Ok(())
     })?;
     let mut iss = Issuer::new(cfg).map_err(|e| e.to_string())?;
+    let mut policy = StaticAccess::new();
     for l in field(c, "locks")?
         .as_array()
         .ok_or("`locks` must be an array")?
@@ -290,8 +305,35 @@ fn make_issuer(p: &'static dyn RsaProvider, c: &Value) -> R<Issuer> {
         if g.get("revoked").and_then(Value::as_bool) == Some(true) {
             iss.revoke_guest(&id);
         }
+        for a in g
+            .get("access")
+            .map(|a| a.as_array().ok_or("`access` must be an array"))
+            .transpose()?
+            .into_iter()
+            .flatten()
+        {
+            let lock = field(a, "lock_id")?
+                .as_str()
+                .ok_or("`access[].lock_id` must be hex")?
+                .parse::<LockId>()
+                .map_err(|e| e.to_string())?;
+            let opt = |k: &str| a.get(k).map(|_| u64f(a, k)).transpose();
+            let max_unlocks = a
+                .get("max_unlocks")
+                .map(|_| num(a, "max_unlocks"))
+                .transpose()?;
+            policy.set(
+                id,
+                lock,
+                AccessRule {
+                    valid_from: opt("valid_from")?,
+                    valid_until: opt("valid_until")?,
+                    max_unlocks,
+                },
+            );
+        }
     }
-    Ok(iss)
+    Ok((iss, policy))
 }
 
 // ---------------------------------------------------------------- inputs
@@ -300,8 +342,43 @@ fn grant_info(i: GuestGrantInfo) -> Value {
     json!({"outcome": "installed", "grant_id": i.grant_id.to_string(), "session_id": i.session_id.to_string(), "not_after": i.not_after})
 }
 
+/// Adds the lock's notices of this input to its output (harness/SHIM.md): a lockout that
+/// started as `"lockout": {…}`, lockouts that ended as `"lockouts_ended": [guest_id, …]`.
+fn with_notices(lock: &mut Lock, mut out: Value) -> Value {
+    let mut ended = Vec::new();
+    while let Some(n) = lock.poll_notice() {
+        match n {
+            LockNotice::LockoutStarted {
+                guest_id,
+                grant_id,
+                session_id,
+                reason,
+                until,
+            } => {
+                out["lockout"] = json!({"guest_id": guest_id.to_string(), "grant_id": grant_id.to_string(),
+                    "session_id": session_id.to_string(), "reason": reason.name(), "until": until.0});
+            }
+            LockNotice::LockoutEnded { guest_id, .. } => ended.push(json!(guest_id.to_string())),
+        }
+    }
+    if !ended.is_empty() {
+        out["lockouts_ended"] = Value::Array(ended);
+    }
+    out
+}
+
 impl ReferenceIut {
     fn lock_input(lock: &mut Lock, rng: &mut ScriptedRng, now: UnixMillis, i: &Value) -> R<Value> {
+        let out = Self::lock_input_outcome(lock, rng, now, i)?;
+        Ok(with_notices(lock, out))
+    }
+
+    fn lock_input_outcome(
+        lock: &mut Lock,
+        rng: &mut ScriptedRng,
+        now: UnixMillis,
+        i: &Value,
+    ) -> R<Value> {
         let ty = field(i, "type")?.as_str().unwrap_or_default();
         Ok(match ty {
             "grant" | "revocation" | "message" => {
@@ -342,7 +419,8 @@ impl ReferenceIut {
             "response" => {
                 match lock.handle_response(now, ConnId(u64f(i, "conn")?), &hexf(i, "payload")?) {
                     Ok(u) => {
-                        json!({"outcome": "unlock", "session_id": u.session_id.to_string(), "grant_id": u.grant_id.to_string()})
+                        json!({"outcome": "unlock", "session_id": u.session_id.to_string(), "grant_id": u.grant_id.to_string(),
+                               "unlocks": u.unlocks, "max_unlocks": u.max_unlocks})
                     }
                     Err(r) => rejected(r),
                 }
@@ -416,16 +494,17 @@ impl ReferenceIut {
     }
 
     fn issuer_input(
-        iss: &mut Issuer,
+        role: &mut (Issuer, StaticAccess),
         rng: &mut ScriptedRng,
         now: UnixMillis,
         i: &Value,
     ) -> R<Value> {
+        let (iss, policy) = role;
         let ty = field(i, "type")?.as_str().unwrap_or_default();
         Ok(match ty {
             "request" => {
                 let topic = GuestId(arrf(i, "topic_guest")?);
-                match iss.handle_request(now, topic, &hexf(i, "payload")?, rng) {
+                match iss.handle_request_with(now, topic, &hexf(i, "payload")?, policy, rng) {
                     Ok(g) => {
                         json!({"outcome": "granted", "lock_grant": h(&g.lock_grant), "guest_grant": h(&g.guest_grant)})
                     }
@@ -436,13 +515,21 @@ impl ReferenceIut {
                 Some(r) => json!({"outcome": "revocation", "bytes": h(&r.payload)}),
                 None => json!({"outcome": "none"}),
             },
-            "event" => match iss.verify_event(LockId(arrf(i, "topic_lock")?), &hexf(i, "payload")?)
-            {
-                Ok(e) => {
-                    json!({"outcome": "event", "kind": e.kind as u8, "reason_code": e.reason, "event_id": e.event_id.to_string()})
+            // `event` is the name of this input from before LockStatus shared the topic.
+            "lock_message" | "event" => {
+                let topic = LockId(arrf(i, "topic_lock")?);
+                match iss.handle_lock_message(now, topic, &hexf(i, "payload")?) {
+                    Ok(LockReport::Event(e)) => {
+                        json!({"outcome": "event", "kind": e.kind as u8, "reason_code": e.reason, "event_id": e.event_id.to_string()})
+                    }
+                    Ok(LockReport::Status(st)) => {
+                        json!({"outcome": "status", "status_id": st.status_id.to_string(),
+                        "sessions": st.sessions, "revocations": st.revocations, "lockouts": st.lockouts,
+                        "counters": st.counters.iter().map(|c| json!({"reason_code": c.reason, "count": c.count})).collect::<Vec<_>>()})
+                    }
+                    Err(r) => rejected(r),
                 }
-                Err(r) => rejected(r),
-            },
+            }
             "timeout" => {
                 iss.handle_timeout(now);
                 json!({"outcome": "ok"})
@@ -504,6 +591,10 @@ fn signature_parts(message: &[u8]) -> R<(&'static [u8], &[u8], &[u8])> {
         MessageType::LockEvent => {
             let v = LockEventView::parse(message).map_err(name)?;
             Ok((DS_LOCK_EVENT, v.signed, v.signature))
+        }
+        MessageType::LockStatus => {
+            let v = LockStatusView::parse(message).map_err(name)?;
+            Ok((DS_LOCK_STATUS, v.signed, v.signature))
         }
         _ => Err("not a signed message".into()),
     }
@@ -600,7 +691,7 @@ pub fn decode(frame: &str, bytes: &[u8]) -> R<Value> {
             let x = v.header;
             json!({"lock_id": x.lock_id.to_string(), "grant_id": x.grant_id.to_string(), "session_id": x.session_id.to_string(),
                    "guest_id": x.guest_id.to_string(), "issued_at": x.issued_at, "not_before": x.not_before, "not_after": x.not_after,
-                   "wrapped": h(v.wrapped), "sig": h(v.signature)})
+                   "max_unlocks": x.max_unlocks, "wrapped": h(v.wrapped), "sig": h(v.signature)})
         }),
         "revocation" => RevocationView::parse(bytes).map(|v| {
             let x = v.fields;
@@ -623,6 +714,14 @@ pub fn decode(frame: &str, bytes: &[u8]) -> R<Value> {
             json!({"lock_id": x.lock_id.to_string(), "event_id": x.event_id.to_string(), "timestamp_ms": x.timestamp_ms,
                    "kind": x.kind as u8, "reason": x.reason, "grant_id": x.grant_id.to_string(),
                    "session_id": x.session_id.to_string(), "sig": h(v.signature)})
+        }),
+        "lock_status" => LockStatusView::parse(bytes).map(|v| {
+            let x = v.fields;
+            json!({"lock_id": x.lock_id.to_string(), "status_id": x.status_id.to_string(), "timestamp_ms": x.timestamp_ms,
+                   "uptime_s": x.uptime_s, "battery_pct": x.battery_pct.unwrap_or(BATTERY_UNKNOWN), "flags": x.flags.bits(),
+                   "sessions": x.sessions, "revocations": x.revocations, "lockouts": x.lockouts,
+                   "counters": x.counters.iter().map(|c| json!({"reason_code": c.reason, "count": c.count})).collect::<Vec<_>>(),
+                   "sig": h(v.signature)})
         }),
         other => return Err(format!("unknown frame `{other}`")),
     };
@@ -681,6 +780,7 @@ pub fn encode(frame: &str, f: &Value) -> R<Vec<u8>> {
                 issued_at: u64f(f, "issued_at")?,
                 not_before: u64f(f, "not_before")?,
                 not_after: u64f(f, "not_after")?,
+                max_unlocks: num(f, "max_unlocks")?,
             };
             let mut out = Vec::new();
             hd.encode_unsigned(&hexf(f, "wrapped")?, &mut out)
@@ -731,13 +831,7 @@ pub fn encode(frame: &str, f: &Value) -> R<Vec<u8>> {
             out.to_vec()
         }
         "lock_event" => {
-            let kind = match u64f(f, "kind")? {
-                1 => EventKind::Unlock,
-                2 => EventKind::Rejection,
-                3 => EventKind::GrantInstalled,
-                4 => EventKind::RevocationApplied,
-                _ => return Err("field `kind` out of range".into()),
-            };
+            let kind = EventKind::from_u8(num(f, "kind")?).ok_or("field `kind` out of range")?;
             let e = LockEvent {
                 lock_id: id(f, "lock_id")?,
                 event_id: id(f, "event_id")?,
@@ -749,6 +843,38 @@ pub fn encode(frame: &str, f: &Value) -> R<Vec<u8>> {
             };
             let mut out = Vec::new();
             e.encode_unsigned(&mut out);
+            append_signature(&mut out, &hexf(f, "sig")?).map_err(|r| r.name().to_string())?;
+            out
+        }
+        "lock_status" => {
+            let battery: u8 = num(f, "battery_pct")?;
+            let counters = field(f, "counters")?
+                .as_array()
+                .ok_or("field `counters` must be an array")?
+                .iter()
+                .map(|c| {
+                    Ok(StatusCounter {
+                        reason: num(c, "reason_code")?,
+                        count: num(c, "count")?,
+                    })
+                })
+                .collect::<R<Vec<_>>>()?;
+            let st = LockStatus {
+                lock_id: id(f, "lock_id")?,
+                status_id: id(f, "status_id")?,
+                timestamp_ms: u64f(f, "timestamp_ms")?,
+                uptime_s: num(f, "uptime_s")?,
+                battery_pct: (battery != BATTERY_UNKNOWN).then_some(battery),
+                flags: StatusFlags::from_bits(num(f, "flags")?)
+                    .ok_or("field `flags` out of range")?,
+                sessions: num(f, "sessions")?,
+                revocations: num(f, "revocations")?,
+                lockouts: num(f, "lockouts")?,
+                counters,
+            };
+            let mut out = Vec::new();
+            st.encode_unsigned(&mut out)
+                .map_err(|r| r.name().to_string())?;
             append_signature(&mut out, &hexf(f, "sig")?).map_err(|r| r.name().to_string())?;
             out
         }

@@ -356,7 +356,7 @@ impl Store {
             .map_err(err("look up the event's grant"))?
             .flatten();
         let guest_id: Option<GuestId> = parse_id_opt("grants", guest.as_deref())?;
-        let mut entry = NewAudit::new(now_ms, AuditSource::Lock, event_kind_name(ev.kind))
+        let mut entry = NewAudit::new(now_ms, AuditSource::Lock, ev.kind.name())
             .lock(ev.lock_id)
             .grant(ev.grant_id, ev.session_id)
             .reason_code(ev.reason)
@@ -410,7 +410,7 @@ impl Store {
                     audit::insert(&tx, &confirmed).map_err(err("record the audit entry"))?;
                 }
             }
-            EventKind::Rejection => {}
+            EventKind::Rejection | EventKind::Lockout | EventKind::LockoutEnded => {}
         }
         tx.commit().map_err(err("commit"))?;
         Ok(effect)
@@ -595,15 +595,6 @@ fn revoke_in(
 }
 
 /// The audit kind of a lock event.
-pub(crate) fn event_kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Unlock => kinds::UNLOCK,
-        EventKind::Rejection => kinds::REJECTION,
-        EventKind::GrantInstalled => kinds::GRANT_INSTALLED,
-        EventKind::RevocationApplied => kinds::REVOCATION_APPLIED,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,7 +40,6 @@ pub use audit::{
     AuditBucket, AuditEntry, AuditFilter, AuditSource, LockMessageId, NewAudit, kinds,
 };
 pub use db::SCHEMA_VERSION;
-pub(crate) use grants::event_kind_name;
 pub use grants::{EventEffect, GrantRecord, NewGrant, PendingRevocation, Usage};
 pub use guests::{EnrolledGuest, NewGuest};
 pub use kek::{Kek, KekOrigin, KekSource};

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use latchkey::crypto::EnrollmentKey;
-use latchkey::crypto::rsa::RsaPrivateKey;
-use latchkey::frame::LockEvent;
+use latchkey::crypto::rsa::{DS_LOCK_EVENT, RsaPrivateKey};
+use latchkey::frame::{LockEvent, LockEventView};
 use latchkey::issuer::IssuedGrant;
 use latchkey::{Guest, GuestConfig, GuestId, Issuer, IssuerConfig, LockId, UnixMillis, topics};
 use latchkey_lock::gatt::{CHALLENGE_CHAR_UUID, RESPONSE_CHAR_UUID, SERVICE_UUID};
@@ -244,10 +244,17 @@ impl World {
                 if &m.payload[..] == b"probe" {
                     continue;
                 }
-                let ev = self
-                    .issuer
-                    .verify_event(self.lock_id, &m.payload)
-                    .expect("the lock's event verifies");
+                // Verified as the issuer does (LK-EVT-2, LK-EVT-1); the observer keeps no
+                // replay cache, so it sees every redelivery.
+                let v = LockEventView::parse(&m.payload).expect("the lock's event parses");
+                assert_eq!(v.fields.lock_id, self.lock_id, "LK-EVT-2");
+                assert!(
+                    key("lock-a")
+                        .public_key()
+                        .verify(DS_LOCK_EVENT, v.signed, v.signature),
+                    "the lock's event verifies"
+                );
+                let ev = v.fields;
                 if want(&ev) {
                     break ev;
                 }

@@ -28,6 +28,8 @@ pub const DS_LOCK_GRANT: &[u8] = b"latchkey/v1 lock-grant\0";
 pub const DS_REVOCATION: &[u8] = b"latchkey/v1 revocation\0";
 /// Domain separation of the LockEvent signature.
 pub const DS_LOCK_EVENT: &[u8] = b"latchkey/v1 lock-event\0";
+/// Domain separation of the LockStatus signature.
+pub const DS_LOCK_STATUS: &[u8] = b"latchkey/v1 lock-status\0";
 
 /// PSS salt length in bytes.
 pub const PSS_SALT_LEN: usize = 32;

@@ -38,6 +38,10 @@ impl<'a> Reader<'a> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
+    pub(crate) fn u32(&mut self) -> Result<u32, Reason> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
     pub(crate) fn u64(&mut self) -> Result<u64, Reason> {
         Ok(u64::from_be_bytes(self.array()?))
     }

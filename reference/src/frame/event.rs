@@ -28,17 +28,36 @@ pub enum EventKind {
     GrantInstalled = 3,
     /// A revocation was applied.
     RevocationApplied = 4,
+    /// A guest was locked out (LK-LCK-1); reason = the code of the failure that triggered it.
+    Lockout = 5,
+    /// A guest's lockout ended (LK-LCK-3).
+    LockoutEnded = 6,
 }
 
 impl EventKind {
-    fn from_u8(v: u8) -> Option<Self> {
+    /// The kind with this code (1..=6), if any.
+    pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             1 => Self::Unlock,
             2 => Self::Rejection,
             3 => Self::GrantInstalled,
             4 => Self::RevocationApplied,
+            5 => Self::Lockout,
+            6 => Self::LockoutEnded,
             _ => return None,
         })
+    }
+
+    /// Stable snake_case name (logs, the harness).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Unlock => "unlock",
+            Self::Rejection => "rejection",
+            Self::GrantInstalled => "grant_installed",
+            Self::RevocationApplied => "revocation_applied",
+            Self::Lockout => "lockout",
+            Self::LockoutEnded => "lockout_ended",
+        }
     }
 }
 

@@ -24,6 +24,8 @@ pub enum FrameKind {
     GrantRequest,
     /// MQTT LockEvent.
     LockEvent,
+    /// MQTT LockStatus.
+    LockStatus,
 }
 
 /// One named field: bytes `start..end` of the frame.
@@ -81,8 +83,8 @@ pub fn layout(kind: FrameKind, bytes: &[u8]) -> Vec<FieldSpan> {
         ]),
         FrameKind::Response => fixed(&[("phone_time", 4), ("step", 4), ("resp_mac", 12)]),
         FrameKind::LockGrant => {
-            let n = len_at(bytes, 82);
-            let m = len_at(bytes, 84 + n);
+            let n = len_at(bytes, 84);
+            let m = len_at(bytes, 86 + n);
             fixed(&[
                 ("version", 1),
                 ("type", 1),
@@ -93,6 +95,7 @@ pub fn layout(kind: FrameKind, bytes: &[u8]) -> Vec<FieldSpan> {
                 ("issued_at", 8),
                 ("not_before", 8),
                 ("not_after", 8),
+                ("max_unlocks", 2),
                 ("wrapped_len", 2),
                 ("wrapped", n),
                 ("sig_len", 2),
@@ -150,6 +153,27 @@ pub fn layout(kind: FrameKind, bytes: &[u8]) -> Vec<FieldSpan> {
                 ("reason", 2),
                 ("grant_id", 16),
                 ("session_id", 8),
+                ("sig_len", 2),
+                ("sig", m),
+            ])
+        }
+        FrameKind::LockStatus => {
+            let n = bytes.get(58).map_or(0, |n| usize::from(*n));
+            let m = len_at(bytes, 59 + 6 * n);
+            fixed(&[
+                ("version", 1),
+                ("type", 1),
+                ("lock_id", 16),
+                ("status_id", 16),
+                ("timestamp_ms", 8),
+                ("uptime_s", 4),
+                ("battery_pct", 1),
+                ("flags", 1),
+                ("sessions", 4),
+                ("revocations", 4),
+                ("lockouts", 2),
+                ("counter_count", 1),
+                ("counters", 6 * n),
                 ("sig_len", 2),
                 ("sig", m),
             ])

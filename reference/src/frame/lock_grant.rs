@@ -1,10 +1,10 @@
-//! LockGrant (issuer → lock, spec §6.2): the session key RSA-OAEP-wrapped to the lock, with
+//! LockGrant (issuer → lock, spec §6.3): the session key RSA-OAEP-wrapped to the lock, with
 //! an RSA-PSS signature over every byte before the signature.
 //!
 //! ```text
 //! 0 ver | 1 type=0x01 | 2 lock_id(16) | 18 grant_id(16) | 34 session_id(8) | 42 guest_id(16)
-//! 58 issued_at(8) | 66 not_before(8) | 74 not_after(8) | 82 wrapped_len(2) | 84 wrapped(n)
-//! 84+n sig_len(2) | 86+n sig(m)
+//! 58 issued_at(8) | 66 not_before(8) | 74 not_after(8) | 82 max_unlocks(2)
+//! 84 wrapped_len(2) | 86 wrapped(n) | 86+n sig_len(2) | 88+n sig(m)
 //! ```
 
 use alloc::vec::Vec;
@@ -14,8 +14,8 @@ use super::cursor::Reader;
 use crate::constants::{RSA_MAX_BYTES, RSA_MIN_BYTES, VERSION};
 use crate::{GrantId, GuestId, LockId, Reason, SessionId};
 
-/// Length of the header the OAEP label covers (bytes 0..82).
-pub const LOCK_GRANT_HEADER_LEN: usize = 82;
+/// Length of the header the OAEP label covers (bytes 0..84).
+pub const LOCK_GRANT_HEADER_LEN: usize = 84;
 
 /// The fixed fields of a LockGrant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +34,12 @@ pub struct LockGrantHeader {
     pub not_before: u64,
     /// End of validity (exclusive), Unix seconds.
     pub not_after: u64,
+    /// How many times the session may unlock (LK-LIM-1); 0 = no limit.
+    pub max_unlocks: u16,
 }
 
 impl LockGrantHeader {
-    /// Bytes 0..82: also the RSA-OAEP label, binding the wrapped key to this header.
+    /// Bytes 0..84: also the RSA-OAEP label, binding the wrapped key to this header.
     pub fn to_bytes(&self) -> [u8; LOCK_GRANT_HEADER_LEN] {
         let mut b = [0u8; LOCK_GRANT_HEADER_LEN];
         b[0] = VERSION;
@@ -49,6 +51,7 @@ impl LockGrantHeader {
         b[58..66].copy_from_slice(&self.issued_at.to_be_bytes());
         b[66..74].copy_from_slice(&self.not_before.to_be_bytes());
         b[74..82].copy_from_slice(&self.not_after.to_be_bytes());
+        b[82..84].copy_from_slice(&self.max_unlocks.to_be_bytes());
         b
     }
 
@@ -82,7 +85,7 @@ pub fn append_signature(out: &mut Vec<u8>, sig: &[u8]) -> Result<(), Reason> {
 pub struct LockGrantView<'a> {
     /// The fixed fields.
     pub header: LockGrantHeader,
-    /// Bytes 0..82 (the OAEP label).
+    /// Bytes 0..84 (the OAEP label).
     pub header_bytes: &'a [u8],
     /// The RSA-OAEP ciphertext of the session key.
     pub wrapped: &'a [u8],
@@ -105,6 +108,7 @@ impl<'a> LockGrantView<'a> {
             issued_at: r.u64()?,
             not_before: r.u64()?,
             not_after: r.u64()?,
+            max_unlocks: r.u16()?,
         };
         let wrapped = r.len_prefixed(RSA_MIN_BYTES..=RSA_MAX_BYTES)?;
         let signed_len = r.pos();

@@ -9,6 +9,7 @@ mod event;
 mod guest_grant;
 mod layout;
 mod lock_grant;
+mod lock_status;
 mod request;
 mod response;
 mod revocation;
@@ -20,6 +21,10 @@ pub use event::{EventKind, LOCK_EVENT_FIXED_LEN, LockEvent, LockEventView};
 pub use guest_grant::{GUEST_GRANT_AAD_LEN, GUEST_GRANT_LEN, GuestGrantHeader, GuestGrantView};
 pub use layout::{FieldSpan, FrameKind, layout};
 pub use lock_grant::{LOCK_GRANT_HEADER_LEN, LockGrantHeader, LockGrantView, append_signature};
+pub use lock_status::{
+    BATTERY_UNKNOWN, LOCK_STATUS_FIXED_LEN, LockStatus, LockStatusView, MAX_STATUS_COUNTERS,
+    StatusCounter, StatusFlags,
+};
 pub use request::{GRANT_REQUEST_AAD_LEN, GRANT_REQUEST_LEN, GrantRequestHeader, GrantRequestView};
 pub use response::{RESPONSE_LEN, Response, ResponseView};
 pub use revocation::{REVOCATION_SIGNED_PREFIX_LEN, Revocation, RevocationView};
@@ -41,6 +46,8 @@ pub enum MessageType {
     GrantRequest = 0x04,
     /// Lock → issuer: a signed event.
     LockEvent = 0x05,
+    /// Lock → issuer: a signed status report.
+    LockStatus = 0x06,
 }
 
 impl MessageType {
@@ -55,6 +62,7 @@ impl MessageType {
             [_, 0x03, ..] => Ok(MessageType::GuestGrant),
             [_, 0x04, ..] => Ok(MessageType::GrantRequest),
             [_, 0x05, ..] => Ok(MessageType::LockEvent),
+            [_, 0x06, ..] => Ok(MessageType::LockStatus),
             _ => Err(Reason::WrongType),
         }
     }

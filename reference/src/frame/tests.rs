@@ -23,11 +23,12 @@ fn message_type_dispatch_checks_length_version_and_type() {
         (0x03, MessageType::GuestGrant),
         (0x04, MessageType::GrantRequest),
         (0x05, MessageType::LockEvent),
+        (0x06, MessageType::LockStatus),
     ] {
         assert_eq!(MessageType::of(&[0x01, byte]), Ok(ty));
         assert_eq!(ty as u8, byte);
     }
-    assert_eq!(MessageType::of(&[0x01, 0x06]), Err(Reason::WrongType));
+    assert_eq!(MessageType::of(&[0x01, 0x07]), Err(Reason::WrongType));
     assert_eq!(MessageType::of(&[0x01, 0x00, 0x01]), Err(Reason::WrongType));
 }
 

@@ -38,6 +38,12 @@ pub struct LockConfig {
     pub replay_capacity: usize,
     /// Revocation list capacity.
     pub revocation_capacity: usize,
+    /// Failed handshakes that lock a guest out (LK-LCK-1); 0 disables lockout.
+    pub lockout_threshold: u32,
+    /// Window in which a guest's failed handshakes are counted (s).
+    pub lockout_window_s: u64,
+    /// Length of a lockout (s, LK-LCK-3).
+    pub lockout_duration_s: u64,
 }
 
 /// A tunable is outside its allowed range.
@@ -86,6 +92,9 @@ impl LockConfig {
             max_challenges: c::MAX_CHALLENGES.default,
             replay_capacity: c::REPLAY_CAPACITY.default,
             revocation_capacity: c::REVOCATION_CAPACITY.default,
+            lockout_threshold: c::LOCKOUT_THRESHOLD.default,
+            lockout_window_s: c::LOCKOUT_WINDOW_S.default,
+            lockout_duration_s: c::LOCKOUT_DURATION_S.default,
         }
     }
 
@@ -100,6 +109,9 @@ impl LockConfig {
         check(c::MAX_PENDING, self.max_pending)?;
         check(c::MAX_CHALLENGES, self.max_challenges)?;
         check(c::REPLAY_CAPACITY, self.replay_capacity)?;
-        check(c::REVOCATION_CAPACITY, self.revocation_capacity)
+        check(c::REVOCATION_CAPACITY, self.revocation_capacity)?;
+        check(c::LOCKOUT_THRESHOLD, self.lockout_threshold)?;
+        check(c::LOCKOUT_WINDOW_S, self.lockout_window_s)?;
+        check(c::LOCKOUT_DURATION_S, self.lockout_duration_s)
     }
 }

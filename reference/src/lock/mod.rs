@@ -4,12 +4,20 @@
 //!
 //! Memory is bounded by the configured caps; at a cap the lock refuses (fails closed) with a
 //! reason instead of evicting live state.
+//!
+//! Besides the returned outcomes, the lock decides a few things on its own (a lockout starts
+//! or ends); it reports them as [`LockNotice`]s, which the driver drains with
+//! [`Lock::poll_notice`] after every input and timeout.
 
 mod config;
+mod lockouts;
+mod notices;
 mod replay;
 mod revocations;
 mod sessions;
+mod status;
 mod tag_index;
+mod tombstones;
 
 use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
@@ -19,17 +27,22 @@ use hashbrown::HashMap;
 
 pub(crate) use config::check as config_check;
 pub use config::{ConfigError, LockConfig};
+use lockouts::{LockoutPolicy, Lockouts, is_failed_handshake};
+pub use notices::LockNotice;
+use notices::Notices;
 use replay::{ReplayCache, ReplayKey};
 use revocations::Revocations;
 use sessions::{Session, Sessions, TagSlots};
-use tag_index::{BuildTagHasher, TagEntry, TagIndex, TagMap};
+pub use status::StatusInput;
+use tag_index::{BuildTagHasher, TagEntry, TagIndex, TagMap, move_window};
+use tombstones::{Tombstone, Tombstones};
 
 use crate::constants::STEP_WINDOW;
-use crate::crypto::rsa::{DS_LOCK_EVENT, DS_LOCK_GRANT, DS_REVOCATION};
+use crate::crypto::rsa::{DS_LOCK_EVENT, DS_LOCK_GRANT, DS_LOCK_STATUS, DS_REVOCATION};
 use crate::crypto::{self, MacContext, SessionKey, ct_eq, ct_eq_8, derive_session_keys};
 use crate::frame::{
-    BeaconView, Challenge, EventKind, LockEvent, LockGrantHeader, LockGrantView, MessageType,
-    ResponseView, RevocationView, SelectView, append_signature,
+    BeaconView, Challenge, EventKind, LockEvent, LockGrantHeader, LockGrantView, LockStatus,
+    MessageType, ResponseView, RevocationView, SelectView, append_signature,
 };
 use crate::time::Clock;
 use crate::{EventId, GrantId, GuestId, Reason, SessionId, Step, UnixMillis};
@@ -66,6 +79,11 @@ pub struct Unlock {
     pub grant_id: GrantId,
     /// Its guest.
     pub guest_id: GuestId,
+    /// The session's unlocks, this one included (LK-LIM-1; saturates at 65 535). A driver
+    /// persists it and restores it with [`Lock::restore_unlock_count`] after a restart.
+    pub unlocks: u16,
+    /// The grant's unlock limit; 0 = no limit.
+    pub max_unlocks: u16,
 }
 
 /// A grant that passed every check.
@@ -121,6 +139,9 @@ struct Outstanding {
     /// this challenge's session.
     install: u64,
     grant_id: GrantId,
+    /// The session's guest, authenticated by the beacon's CMAC: a failed handshake on this
+    /// challenge counts against it (LK-LCK-1), whatever became of the session.
+    guest_id: GuestId,
     mac: MacContext,
     issued_at: UnixMillis,
     /// Its session was revoked while the challenge was outstanding (LK-REV-3).
@@ -142,6 +163,14 @@ pub struct LockStats {
     pub replay: usize,
     /// Remembered revocations.
     pub revocations: usize,
+    /// Tombstones of revoked sessions (LK-REV-5).
+    pub tombstones: usize,
+    /// Guests with failed handshakes counted or locked out (LK-LCK-1).
+    pub failure_records: usize,
+    /// Active lockouts (LK-LCK-2).
+    pub lockouts: usize,
+    /// Notices not yet drained.
+    pub notices: usize,
 }
 
 /// The lock's state machine.
@@ -157,12 +186,23 @@ pub struct Lock {
     replay: ReplayCache,
     challenges: HashMap<ConnId, Outstanding>,
     revocations: Revocations,
+    tombstones: Tombstones,
+    lockouts: Lockouts,
+    notices: Notices,
     /// Install generations handed out so far.
     installs: u64,
 }
 
 fn tag_u64(tag: &[u8; 8]) -> u64 {
     u64::from_be_bytes(*tag)
+}
+
+/// The steps the tag index covers when the lock's step is `step` (LK-ADV-2).
+fn window(step: Step) -> (Step, Step) {
+    (
+        Step(step.0.saturating_sub(STEP_WINDOW)),
+        Step(step.0.saturating_add(STEP_WINDOW)),
+    )
 }
 
 impl Lock {
@@ -181,6 +221,15 @@ impl Lock {
             replay: ReplayCache::with_capacity(cfg.replay_capacity),
             challenges: HashMap::with_capacity(cfg.max_challenges),
             revocations: Revocations::new(cfg.revocation_capacity),
+            tombstones: Tombstones::default(),
+            lockouts: Lockouts::new(LockoutPolicy {
+                threshold: cfg.lockout_threshold,
+                window_ms: cfg.lockout_window_s.saturating_mul(1000),
+                duration_ms: cfg.lockout_duration_s.saturating_mul(1000),
+                cap: cfg.max_sessions,
+            }),
+            // Each guest record yields at most a start and an end between two drains.
+            notices: Notices::new(cfg.max_sessions.saturating_mul(2)),
             installs: 0,
             clock: Clock::default(),
             cfg,
@@ -201,6 +250,10 @@ impl Lock {
             challenges: self.challenges.len(),
             replay: self.replay.len(),
             revocations: self.revocations.len(),
+            tombstones: self.tombstones.len(),
+            failure_records: self.lockouts.len(),
+            lockouts: self.lockouts.active(),
+            notices: self.notices.len(),
         }
     }
 
@@ -228,24 +281,12 @@ impl Lock {
     /// Moves the tag index to cover `step − 1 ..= step + 1` and drops replay entries that
     /// left the window (a beacon of such a step fails LK-ADV-2 anyway).
     fn reindex(&mut self, step: Step) {
-        let lo = Step(step.0.saturating_sub(STEP_WINDOW));
-        let hi = Step(step.0.saturating_add(STEP_WINDOW));
+        let (lo, hi) = window(step);
         let tags = &mut self.tags;
         for (slot, s) in self.sessions.iter_mut() {
-            s.tags.retain_window(lo, hi, |ts, tag| {
-                tags.remove(tag, TagEntry { slot, step: ts });
-            });
-            for st in lo.0..=hi.0 {
-                let st = Step(st);
-                if s.tags.has(st) {
-                    continue;
-                }
-                let tag = tag_u64(&crypto::beacon_tag(&s.keys.tag, st));
-                if s.tags.insert(st, tag) {
-                    tags.insert(tag, TagEntry { slot, step: st });
-                }
-            }
+            move_window(tags, slot, &mut s.tags, &s.keys.tag, lo, hi);
         }
+        self.tombstones.reindex(lo, hi);
         self.replay.purge_before(lo);
         self.indexed = Some(step);
     }
@@ -255,14 +296,8 @@ impl Lock {
         let Some(s) = self.sessions.get_mut(slot) else {
             return;
         };
-        let lo = step.0.saturating_sub(STEP_WINDOW);
-        for st in lo..=step.0.saturating_add(STEP_WINDOW) {
-            let st = Step(st);
-            let tag = tag_u64(&crypto::beacon_tag(&s.keys.tag, st));
-            if s.tags.insert(st, tag) {
-                self.tags.insert(tag, TagEntry { slot, step: st });
-            }
-        }
+        let (lo, hi) = window(step);
+        move_window(&mut self.tags, slot, &mut s.tags, &s.keys.tag, lo, hi);
     }
 
     fn remove_session(&mut self, slot: u32) -> Option<Session> {
@@ -288,11 +323,15 @@ impl Lock {
         for c in self.challenges.values() {
             consider(c.issued_at.plus_ms(self.cfg.response_budget_ms + 1));
         }
+        if let Some(end) = self.lockouts.next_end() {
+            consider(end);
+        }
         t
     }
 
     /// Advances timers: re-indexes tags at a step boundary, purges expired sessions,
-    /// pending authentications, challenges and revocations.
+    /// pending authentications, challenges and revocations (with their tombstones), and ends
+    /// lockouts whose time is up (LK-LCK-3, a [`LockNotice::LockoutEnded`] each).
     pub fn handle_timeout(&mut self, now: UnixMillis) {
         let now = self.tick(now);
         let now_s = now.secs();
@@ -310,7 +349,15 @@ impl Lock {
         let budget = self.cfg.response_budget_ms;
         self.challenges
             .retain(|_, c| now.since(c.issued_at) <= budget);
-        self.revocations.purge(now_s);
+        let tombstones = &mut self.tombstones;
+        self.revocations.purge(now_s, |g| tombstones.remove(g));
+        self.lockouts.handle_timeout(now, &mut self.notices);
+    }
+
+    /// The next notice the lock has for the driver (a lockout started or ended), if any.
+    /// Drain after every input and timeout.
+    pub fn poll_notice(&mut self) -> Option<LockNotice> {
+        self.notices.pop()
     }
 
     // ---------------------------------------------------------------- beacons
@@ -342,10 +389,15 @@ impl Lock {
         }
         // LK-ADV-3: the tag names a session for exactly this step.
         let tag = tag_u64(&b.tag());
-        let entry = self.tags.find(tag, step).ok_or(Reason::UnknownTag)?;
-        // LK-ADV-4: proximity gate. HCI reports 127 for "RSSI not available": anything above
-        // +20 dBm is not a measurement and never passes.
-        if rssi < self.cfg.rssi_threshold_dbm || rssi > 20 {
+        let Some(entry) = self.tags.find(tag, step) else {
+            // LK-REV-5: only on a miss, and only when a revoked session left a tombstone.
+            if self.tombstones.is_empty() {
+                return Err(Reason::UnknownTag);
+            }
+            return Err(self.revoked_beacon(&b, tag, step, rssi));
+        };
+        // LK-ADV-4
+        if !self.rssi_passes(rssi) {
             return Err(Reason::RssiTooLow);
         }
         let s = self.sessions.get(entry.slot).ok_or(Reason::UnknownTag)?;
@@ -360,6 +412,14 @@ impl Lock {
         }
         if now_s >= s.not_after {
             return Err(Reason::SessionExpired);
+        }
+        // LK-LIM-2: a session that used every unlock of its grant arms nothing.
+        if s.max_unlocks != 0 && s.unlocks >= s.max_unlocks {
+            return Err(Reason::UnlockLimitReached);
+        }
+        // LK-LCK-2: a locked-out guest's beacons never arm (one comparison when nobody is).
+        if self.lockouts.is_locked(&s.guest_id, now) {
+            return Err(Reason::LockedOut);
         }
         let (session_id, guest_id, attempt) = (s.session_id, s.guest_id, b.attempt());
         let previous = s.pending_tag;
@@ -415,6 +475,43 @@ impl Lock {
         })
     }
 
+    /// LK-ADV-4: proximity gate. HCI reports 127 for "RSSI not available": anything above
+    /// +20 dBm is not a measurement and never passes.
+    #[inline]
+    fn rssi_passes(&self, rssi: i16) -> bool {
+        rssi >= self.cfg.rssi_threshold_dbm && rssi <= 20
+    }
+
+    /// A beacon whose tag no session has: a revoked session's (LK-REV-5) if a tombstone has
+    /// the tag for this step and the beacon passes LK-ADV-4 and LK-ADV-5 under its `K_adv`.
+    #[cold]
+    fn revoked_beacon(&self, b: &BeaconView<'_>, tag: u64, step: Step, rssi: i16) -> Reason {
+        let Some(t) = self.tombstones.find(tag, step) else {
+            return Reason::UnknownTag;
+        };
+        if !self.rssi_passes(rssi) {
+            return Reason::RssiTooLow;
+        }
+        if !ct_eq_8(&crypto::beacon_mac(&t.cmac, b.mac_input()), &b.mac_bytes()) {
+            return Reason::BadBeaconMac;
+        }
+        Reason::SessionRevoked
+    }
+
+    /// The grant, session and guest of a revoked session's beacon (one [`Lock::handle_beacon`]
+    /// refused `session_revoked`, LK-REV-5), so the driver can attribute the rejection, e.g.
+    /// in a kind-2 event. `None` unless a tombstone has the beacon's tag for its step and the
+    /// beacon's CMAC verifies under that tombstone's `K_adv`.
+    pub fn revoked_beacon_ids(&self, payload: &[u8]) -> Option<(GrantId, SessionId, GuestId)> {
+        let b = BeaconView::parse(payload).ok()?;
+        let t = self.tombstones.find(tag_u64(&b.tag()), b.step())?;
+        ct_eq_8(&crypto::beacon_mac(&t.cmac, b.mac_input()), &b.mac_bytes()).then_some((
+            t.grant_id,
+            t.session_id,
+            t.guest_id,
+        ))
+    }
+
     // ---------------------------------------------------------------- GATT
 
     /// A Select written on connection `conn` (spec §7.2.3, LK-SEL-1..4, LK-CHL-1). Returns
@@ -464,7 +561,7 @@ impl Lock {
             attempt: p.attempt,
         };
         let lock_mac = crypto::lock_mac(&s.keys.chal, &mac);
-        let (grant_id, install) = (s.grant_id, s.install);
+        let (grant_id, guest_id, install) = (s.grant_id, s.guest_id, s.install);
         // LK-SEL-4: the pending authentication is consumed.
         self.pending.remove(&tag);
         self.challenges.insert(
@@ -473,6 +570,7 @@ impl Lock {
                 slot: p.slot,
                 install,
                 grant_id,
+                guest_id,
                 mac,
                 issued_at: now,
                 revoked: false,
@@ -486,9 +584,10 @@ impl Lock {
         })
     }
 
-    /// A Response written on connection `conn` (spec §7.2.4, LK-RSP-1..7). `Ok` means the
-    /// driver MUST unlock and answer the write with success; `Err` is answered with the ATT
-    /// error `reason.att_code()`.
+    /// A Response written on connection `conn` (spec §7.2.5, LK-RSP-1..7, LK-LCK-1..2,
+    /// LK-LIM-2). `Ok` means the driver MUST unlock and answer the write with success; `Err`
+    /// is answered with the ATT error `reason.att_code()`. A failed handshake counts against
+    /// the challenge's guest (LK-LCK-1) and may start a lockout (a [`LockNotice`]).
     pub fn handle_response(
         &mut self,
         now: UnixMillis,
@@ -498,6 +597,22 @@ impl Lock {
         let now = self.tick(now);
         // LK-RSP-1 and LK-RSP-2: an outstanding challenge, consumed whatever follows.
         let ch = self.challenges.remove(&conn).ok_or(Reason::NoChallenge)?;
+        let verdict = self.check_response(now, &ch, payload);
+        if let Err(r) = verdict
+            && is_failed_handshake(r)
+        {
+            self.failed_handshake(now, &ch, r);
+        }
+        verdict
+    }
+
+    /// The checks of a Response after its challenge was consumed, in the spec's order.
+    fn check_response(
+        &mut self,
+        now: UnixMillis,
+        ch: &Outstanding,
+        payload: &[u8],
+    ) -> Result<Unlock, Reason> {
         let r = ResponseView::parse(payload)?;
         // LK-RSP-3: response budget.
         if now.since(ch.issued_at) > self.cfg.response_budget_ms {
@@ -507,12 +622,16 @@ impl Lock {
         if ch.revoked || self.revocations.contains(&ch.grant_id) {
             return Err(Reason::SessionRevoked);
         }
-        let s = match self.sessions.get(ch.slot) {
+        let s = match self.sessions.get_mut(ch.slot) {
             Some(s) if s.install == ch.install => s,
             _ => return Err(Reason::SessionExpired),
         };
         if now.secs() >= s.not_after {
             return Err(Reason::SessionExpired);
+        }
+        // LK-LCK-2: a locked-out guest's challenge can no longer unlock (not a failure).
+        if self.lockouts.is_locked(&ch.guest_id, now) {
+            return Err(Reason::LockedOut);
         }
         // LK-RSP-4: bound to the arming beacon's step.
         if r.step() != ch.mac.step {
@@ -527,11 +646,59 @@ impl Lock {
         if !ct_eq(&want, r.mac()) {
             return Err(Reason::BadResponseMac);
         }
+        // LK-LIM-2: the unlock count, checked (another connection's response may have used
+        // the last unlock since the beacon armed) and taken (LK-LIM-1).
+        if s.max_unlocks != 0 && s.unlocks >= s.max_unlocks {
+            return Err(Reason::UnlockLimitReached);
+        }
+        s.unlocks = s.unlocks.saturating_add(1);
         Ok(Unlock {
             session_id: s.session_id,
             grant_id: s.grant_id,
             guest_id: s.guest_id,
+            unlocks: s.unlocks,
+            max_unlocks: s.max_unlocks,
         })
+    }
+
+    /// LK-LCK-1: counts a failed handshake against the challenge's guest; a lockout drops
+    /// the guest's pending authentications at once.
+    fn failed_handshake(&mut self, now: UnixMillis, ch: &Outstanding, r: Reason) {
+        let started = self.lockouts.record_failure(
+            now,
+            ch.guest_id,
+            ch.grant_id,
+            ch.mac.session_id,
+            r,
+            &mut self.notices,
+        );
+        if started {
+            let (sessions, guest) = (&self.sessions, ch.guest_id);
+            self.pending
+                .retain(|_, p| sessions.get(p.slot).is_none_or(|s| s.guest_id != guest));
+        }
+    }
+
+    /// The unlock count of the session of `grant`, if it is installed (LK-LIM-1).
+    pub fn unlock_count(&self, grant: &GrantId) -> Option<u16> {
+        let slot = self.sessions.by_grant_id(grant)?;
+        self.sessions.get(slot).map(|s| s.unlocks)
+    }
+
+    /// After a restart: restores the unlock count a driver persisted for the session of
+    /// `grant` (LK-LIM-1). The count only rises, so a stale copy never gives unlocks back.
+    /// `false` if the session is not installed (restore after re-installing the grants).
+    pub fn restore_unlock_count(&mut self, grant: &GrantId, count: u16) -> bool {
+        let Some(slot) = self.sessions.by_grant_id(grant) else {
+            return false;
+        };
+        match self.sessions.get_mut(slot) {
+            Some(s) => {
+                s.unlocks = s.unlocks.max(count);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The GATT connection closed: its challenge (if any) is dropped.
@@ -649,6 +816,8 @@ impl Lock {
             guest_id: h.guest_id,
             not_before: h.not_before,
             not_after: h.not_after,
+            max_unlocks: h.max_unlocks,
+            unlocks: 0,
             cmac: keys.beacon_cmac(),
             keys,
             tags: TagSlots::default(),
@@ -696,7 +865,7 @@ impl Lock {
         self.replay.forget(forget)
     }
 
-    /// A Revocation (spec §7.2.5, LK-REV-1..4).
+    /// A Revocation (spec §7.2.7, LK-REV-1..5).
     pub fn handle_revocation(
         &mut self,
         now: UnixMillis,
@@ -718,22 +887,32 @@ impl Lock {
             return Err(Reason::BadSignature);
         }
         // LK-REV-4: remembered until the grant would have expired anyway.
-        if f.expires_at > now.secs() {
+        let remembered = f.expires_at > now.secs();
+        if remembered {
+            let tombstones = &mut self.tombstones;
             self.revocations
-                .insert(f.grant_id, f.issued_at, f.expires_at, now.secs());
+                .insert(f.grant_id, f.issued_at, f.expires_at, now.secs(), |g| {
+                    tombstones.remove(g)
+                });
         }
         // LK-REV-3: the session and its pending authentication go at once; an outstanding
         // challenge stays only to be answered with `session_revoked`.
         let slot = self.sessions.by_grant_id(&f.grant_id);
-        let removed = slot.and_then(|slot| self.remove_session(slot).map(|s| (slot, s.install)));
-        if let Some((slot, install)) = removed {
+        let removed = slot.and_then(|slot| self.remove_session(slot).map(|s| (slot, s)));
+        let session_removed = removed.is_some();
+        if let Some((slot, s)) = removed {
             for c in self.challenges.values_mut() {
-                if c.slot == slot && c.install == install {
+                if c.slot == slot && c.install == s.install {
                     c.revoked = true;
                 }
             }
+            // LK-REV-5: a remembered revocation keeps what recognises the session's beacons.
+            // The revocation may have been evicted at once (a full list of later ones).
+            if remembered && self.revocations.contains(&f.grant_id) {
+                let window = self.indexed.map(window);
+                self.tombstones.insert(Tombstone::of(s), window);
+            }
         }
-        let session_removed = removed.is_some();
         Ok(RevocationOutcome {
             grant_id: f.grant_id,
             session_removed,
@@ -763,7 +942,48 @@ impl Lock {
         };
         let mut out = Vec::with_capacity(71 + self.cfg.lock_key.size());
         ev.encode_unsigned(&mut out);
-        let sig = self.cfg.lock_key.sign(rng, DS_LOCK_EVENT, &out);
+        self.sign_into(rng, DS_LOCK_EVENT, out)
+    }
+
+    /// Builds a signed LockStatus (spec §6.10) for the driver to publish on the events topic:
+    /// the driver's health figures and rejection counters since its previous status, with
+    /// the core's session, revocation and lockout counts. Counters are merged per reason
+    /// (zero counts dropped) and sorted by code; beyond 32 reasons the 32 largest counts are
+    /// kept. A battery figure above 100 is sent as unknown (255).
+    pub fn status_message<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        now: UnixMillis,
+        input: &StatusInput<'_>,
+        rng: &mut R,
+    ) -> Vec<u8> {
+        let st = LockStatus {
+            lock_id: self.cfg.lock_id,
+            status_id: EventId::random(rng),
+            timestamp_ms: now.0,
+            uptime_s: input.uptime_s,
+            battery_pct: input.battery_pct.filter(|p| *p <= 100),
+            flags: input.flags,
+            sessions: u32::try_from(self.sessions.len()).unwrap_or(u32::MAX),
+            revocations: u32::try_from(self.revocations.len()).unwrap_or(u32::MAX),
+            lockouts: u16::try_from(self.lockouts.active()).unwrap_or(u16::MAX),
+            counters: status::aggregate(input.counters),
+        };
+        let mut out = Vec::new();
+        // The fields were made valid above, so encoding cannot refuse them.
+        if st.encode_unsigned(&mut out).is_err() {
+            return Vec::new();
+        }
+        self.sign_into(rng, DS_LOCK_STATUS, out)
+    }
+
+    /// Appends the lock's signature over `ds || out` to `out`.
+    fn sign_into<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        ds: &[u8],
+        mut out: Vec<u8>,
+    ) -> Vec<u8> {
+        let sig = self.cfg.lock_key.sign(rng, ds, &out);
         // The lock's own key has a valid size, so the signature length is in range.
         if append_signature(&mut out, &sig).is_err() {
             out.clear();

@@ -40,20 +40,29 @@ impl Revocations {
         self.contains(g) || self.floor.is_some_and(|f| issued_at <= f)
     }
 
-    /// `now_s` only purges expired entries before a live one is evicted.
-    pub(crate) fn insert(&mut self, g: GrantId, issued_at: u64, expires_at: u64, now_s: u64) {
+    /// `now_s` only purges expired entries before a live one is evicted. `removed` hears of
+    /// every entry that leaves to make room (the lock drops their tombstones).
+    pub(crate) fn insert(
+        &mut self,
+        g: GrantId,
+        issued_at: u64,
+        expires_at: u64,
+        now_s: u64,
+        mut removed: impl FnMut(&GrantId),
+    ) {
         if self.by_grant.contains_key(&g) {
             return;
         }
         if self.by_grant.len() >= self.cap {
             // Expired entries go first: evicting one of them must not raise the floor.
-            self.purge(now_s);
+            self.purge(now_s, &mut removed);
         }
         while self.by_grant.len() >= self.cap {
             let Some(oldest) = self.order.pop_first() else {
                 break;
             };
             self.by_grant.remove(&oldest.1);
+            removed(&oldest.1);
             // The floor and grants' issued_at are both on the issuer's clock, so the lock's own
             // clock must not lower it: that would let the evicted grant install again.
             self.floor = Some(self.floor.map_or(oldest.0, |f| f.max(oldest.0)));
@@ -62,12 +71,14 @@ impl Revocations {
         self.order.insert((issued_at, g));
     }
 
-    pub(crate) fn purge(&mut self, now_s: u64) {
+    /// Drops the entries with `expires_at ≤ now_s`, telling `removed` about each.
+    pub(crate) fn purge(&mut self, now_s: u64, mut removed: impl FnMut(&GrantId)) {
         let order = &mut self.order;
         self.by_grant.retain(|g, (issued, expires)| {
             let keep = *expires > now_s;
             if !keep {
                 order.remove(&(*issued, *g));
+                removed(g);
             }
             keep
         });

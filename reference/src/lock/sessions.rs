@@ -17,6 +17,10 @@ pub(crate) struct Session {
     pub(crate) guest_id: GuestId,
     pub(crate) not_before: u64,
     pub(crate) not_after: u64,
+    /// The grant's unlock limit (LK-LIM-1); 0 = no limit.
+    pub(crate) max_unlocks: u16,
+    /// Unlocks so far (saturating).
+    pub(crate) unlocks: u16,
     pub(crate) keys: SessionKeys,
     pub(crate) cmac: ShortCmac,
     /// The tags this session has in the index, at most one per window step.

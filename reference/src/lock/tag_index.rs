@@ -6,7 +6,8 @@ use alloc::vec::Vec;
 use core::hash::{BuildHasher, Hasher};
 use hashbrown::HashMap;
 
-use crate::Step;
+use super::sessions::TagSlots;
+use crate::{Step, crypto};
 
 /// Tags are HMAC outputs chosen by honest parties only, so their bits are already uniformly
 /// distributed: hashing them again would only cost time on the hot path.
@@ -110,6 +111,31 @@ impl TagIndex {
                 .find(|e| e.step == step)
                 .copied(),
             None => None,
+        }
+    }
+}
+
+/// Moves one keyholder's entries of `index` to the window `lo..=hi`: drops those of steps
+/// that left it and adds the missing ones (one HMAC each). Sessions and tombstones share it.
+pub(crate) fn move_window(
+    index: &mut TagIndex,
+    slot: u32,
+    tags: &mut TagSlots,
+    tag_key: &[u8; 32],
+    lo: Step,
+    hi: Step,
+) {
+    tags.retain_window(lo, hi, |ts, tag| {
+        index.remove(tag, TagEntry { slot, step: ts });
+    });
+    for st in lo.0..=hi.0 {
+        let st = Step(st);
+        if tags.has(st) {
+            continue;
+        }
+        let tag = u64::from_be_bytes(crypto::beacon_tag(tag_key, st));
+        if tags.insert(st, tag) {
+            index.insert(tag, TagEntry { slot, step: st });
         }
     }
 }

@@ -162,6 +162,7 @@ impl Forge {
                 issued_at: s,
                 not_before: s - 30,
                 not_after: s + 3600,
+                max_unlocks: 0,
             },
             k_s: SessionKey::from_bytes([seed; 32]),
         }

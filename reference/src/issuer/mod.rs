@@ -1,24 +1,36 @@
-//! The issuer (spec §7.1): checks sealed grant requests from enrolled guests and answers
+//! The issuer (spec §7.4): checks sealed grant requests from enrolled guests and answers
 //! each accepted one with a LockGrant (RSA-OAEP wrapped, RSA-PSS signed) for the lock and a
-//! GuestGrant (AES-256-GCM sealed) for the guest. Revokes grants; verifies lock events.
+//! GuestGrant (AES-256-GCM sealed) for the guest, as an access policy allows and within its
+//! rate limits. Revokes grants; verifies the events and status reports of locks.
+
+mod lock_messages;
+mod policy;
+mod rate;
 
 use alloc::collections::{BTreeSet, BinaryHeap};
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 use hashbrown::{HashMap, HashSet};
 
+use lock_messages::LockMessages;
+pub use lock_messages::LockReport;
+pub use policy::{AccessPolicy, AccessRule, AllowAll, Authorization, StaticAccess};
+use rate::RateLimiter;
+
 use crate::constants as c;
 use crate::crypto::rsa::{
-    DS_LOCK_EVENT, DS_LOCK_GRANT, DS_REVOCATION, RsaPrivateKey, RsaPublicKey,
+    DS_LOCK_EVENT, DS_LOCK_GRANT, DS_LOCK_STATUS, DS_REVOCATION, RsaPrivateKey, RsaPublicKey,
 };
 use crate::crypto::{EnrollmentKey, SessionKey, open_request, seal_guest_grant};
 use crate::frame::{
-    GUEST_GRANT_LEN, GrantRequestView, GuestGrantHeader, LockEvent, LockEventView, LockGrantHeader,
-    Revocation, append_signature,
+    GUEST_GRANT_LEN, GrantRequestView, GuestGrantHeader, LockEventView, LockGrantHeader,
+    LockStatusView, MessageType, Revocation, append_signature,
 };
 use crate::lock::{ConfigError, config_check};
 use crate::time::Clock;
-use crate::{GrantId, GuestId, LockId, Reason, RequestId, RevocationId, SessionId, UnixMillis};
+use crate::{
+    EventId, GrantId, GuestId, LockId, Reason, RequestId, RevocationId, SessionId, UnixMillis,
+};
 
 /// The issuer's configuration.
 #[derive(Debug, Clone)]
@@ -36,6 +48,19 @@ pub struct IssuerConfig {
     pub backdate_s: u64,
     /// Most live (unexpired) grants tracked for revocation.
     pub max_live_grants: usize,
+    /// Lock messages are accepted within ± this many seconds of the issuer's clock
+    /// (LK-EVT-3).
+    pub event_window_s: u64,
+    /// Message ids remembered per lock (LK-EVT-4).
+    pub event_replay_capacity: usize,
+    /// Requests a guest may make at once (LK-ISS-11).
+    pub rate_guest_burst: u32,
+    /// Requests per hour a guest's bucket refills.
+    pub rate_guest_per_hour: u32,
+    /// Requests for one lock at once (LK-ISS-11).
+    pub rate_lock_burst: u32,
+    /// Requests per hour a lock's bucket refills.
+    pub rate_lock_per_hour: u32,
 }
 
 impl IssuerConfig {
@@ -48,6 +73,12 @@ impl IssuerConfig {
             max_grant_validity_s: 3_600,
             backdate_s: c::MAX_CLOCK_SKEW_S.default,
             max_live_grants: 1_000_000,
+            event_window_s: c::EVENT_WINDOW_S.default,
+            event_replay_capacity: c::EVENT_REPLAY_CAPACITY.default,
+            rate_guest_burst: c::RATE_GUEST_BURST.default,
+            rate_guest_per_hour: c::RATE_GUEST_PER_HOUR.default,
+            rate_lock_burst: c::RATE_LOCK_BURST.default,
+            rate_lock_per_hour: c::RATE_LOCK_PER_HOUR.default,
         }
     }
 
@@ -68,7 +99,12 @@ impl IssuerConfig {
                 name: "max_live_grants",
             });
         }
-        Ok(())
+        config_check(c::EVENT_WINDOW_S, self.event_window_s)?;
+        config_check(c::EVENT_REPLAY_CAPACITY, self.event_replay_capacity)?;
+        config_check(c::RATE_GUEST_BURST, self.rate_guest_burst)?;
+        config_check(c::RATE_GUEST_PER_HOUR, self.rate_guest_per_hour)?;
+        config_check(c::RATE_LOCK_BURST, self.rate_lock_burst)?;
+        config_check(c::RATE_LOCK_PER_HOUR, self.rate_lock_per_hour)
     }
 }
 
@@ -98,6 +134,8 @@ pub struct IssuedGrant {
     pub not_before: u64,
     /// End of validity, Unix seconds.
     pub not_after: u64,
+    /// The LockGrant's unlock limit, from the access policy (LK-LIM-1); 0 = no limit.
+    pub max_unlocks: u16,
     /// The LockGrant payload.
     pub lock_grant: Vec<u8>,
     /// The GuestGrant payload.
@@ -154,6 +192,9 @@ pub struct Issuer {
     /// Requests timestamped before this (Unix seconds) are stale: set after a restart that
     /// lost the request cache, so a request captured before it cannot be replayed.
     request_floor_s: u64,
+    guest_rate: RateLimiter<GuestId>,
+    lock_rate: RateLimiter<LockId>,
+    lock_messages: LockMessages,
 }
 
 impl Issuer {
@@ -161,6 +202,9 @@ impl Issuer {
     pub fn new(cfg: IssuerConfig) -> Result<Self, ConfigError> {
         cfg.validate()?;
         Ok(Self {
+            guest_rate: RateLimiter::new(cfg.rate_guest_burst, cfg.rate_guest_per_hour),
+            lock_rate: RateLimiter::new(cfg.rate_lock_burst, cfg.rate_lock_per_hour),
+            lock_messages: LockMessages::new(cfg.event_replay_capacity, cfg.event_window_s),
             cfg,
             clock: Clock::default(),
             locks: HashMap::new(),
@@ -263,12 +307,26 @@ impl Issuer {
             .collect()
     }
 
-    /// A GrantRequest from topic `{prefix}/requests/{topic_guest}` (spec §7.1, LK-ISS-1..10).
+    /// A GrantRequest from topic `{prefix}/requests/{topic_guest}` (spec §7.4,
+    /// LK-ISS-1..11) with no access policy beyond the guest's allowed locks ([`AllowAll`]).
     pub fn handle_request<R: rand_core::CryptoRng + ?Sized>(
         &mut self,
         now: UnixMillis,
         topic_guest: GuestId,
         payload: &[u8],
+        rng: &mut R,
+    ) -> Result<IssuedGrant, Reason> {
+        self.handle_request_with(now, topic_guest, payload, &mut AllowAll, rng)
+    }
+
+    /// A GrantRequest from topic `{prefix}/requests/{topic_guest}` (spec §7.4,
+    /// LK-ISS-1..12), decided by `policy` after the fixed checks (LK-ISS-12).
+    pub fn handle_request_with<P: AccessPolicy + ?Sized, R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        now: UnixMillis,
+        topic_guest: GuestId,
+        payload: &[u8],
+        policy: &mut P,
         rng: &mut R,
     ) -> Result<IssuedGrant, Reason> {
         let now = self.clock.observe(now);
@@ -315,6 +373,21 @@ impl Issuer {
         if !guest.allowed_locks.contains(&h.lock_id) {
             return Err(Reason::NotAuthorized);
         }
+        let enrollment_key = guest.enrollment_key.clone();
+        // LK-ISS-12: the access policy, and its cap on not_after.
+        let auth = policy
+            .authorize(now_s, h.guest_id, h.lock_id)
+            .map_err(policy::refusal)?;
+        if auth.not_after_max.is_some_and(|cap| cap <= now_s) {
+            return Err(Reason::OutsideAccessWindow);
+        }
+        // LK-ISS-11: both buckets are checked before either is taken.
+        let now_ms = now.0;
+        if !self.guest_rate.allows(&h.guest_id, now_ms)
+            || !self.lock_rate.allows(&h.lock_id, now_ms)
+        {
+            return Err(Reason::RateLimited);
+        }
         // LK-ISS-9
         if requested == 0 {
             return Err(Reason::InvalidValidity);
@@ -323,18 +396,22 @@ impl Issuer {
         if self.live.len() >= self.cfg.max_live_grants {
             return Err(Reason::GrantCapReached);
         }
-        let enrollment_key = guest.enrollment_key.clone();
-        // The request counts as seen from here on, whatever happens next.
+        // The request counts as seen, and against both buckets, from here on, whatever
+        // happens next.
         self.seen.insert(key);
         self.seen_expiry.push(Reverse((
             h.timestamp.saturating_add(w),
             h.guest_id,
             h.request_id,
         )));
+        self.guest_rate.take(h.guest_id, now_ms);
+        self.lock_rate.take(h.lock_id, now_ms);
 
         let validity = u64::from(requested).min(self.cfg.max_grant_validity_s);
         let not_before = now_s.saturating_sub(self.cfg.backdate_s);
-        let not_after = now_s.saturating_add(validity);
+        let not_after = now_s
+            .saturating_add(validity)
+            .min(auth.not_after_max.unwrap_or(u64::MAX));
         let grant_id = GrantId::random(rng);
         // Session ids are unique per lock among live grants (LK-GRT-8 at the lock).
         let mut session_id = SessionId::random(rng);
@@ -351,11 +428,12 @@ impl Issuer {
             issued_at: now_s,
             not_before,
             not_after,
+            max_unlocks: auth.max_unlocks,
         };
         let wrapped = lock_key
             .wrap_session_key(rng, &lock_header.to_bytes(), &k_s)
             .ok_or(Reason::FieldOutOfRange)?;
-        let mut lock_grant = Vec::with_capacity(86 + wrapped.len() + self.cfg.signing_key.size());
+        let mut lock_grant = Vec::with_capacity(88 + wrapped.len() + self.cfg.signing_key.size());
         lock_header.encode_unsigned(&wrapped, &mut lock_grant)?;
         let sig = self.cfg.signing_key.sign(rng, DS_LOCK_GRANT, &lock_grant);
         append_signature(&mut lock_grant, &sig)?;
@@ -396,6 +474,7 @@ impl Issuer {
             session_id,
             not_before,
             not_after,
+            max_unlocks: auth.max_unlocks,
             lock_grant,
             guest_grant,
         })
@@ -432,17 +511,70 @@ impl Issuer {
         })
     }
 
-    /// A LockEvent from topic `{prefix}/locks/{topic_lock}/events` (LK-EVT-1, LK-EVT-2).
-    pub fn verify_event(&self, topic_lock: LockId, payload: &[u8]) -> Result<LockEvent, Reason> {
-        let ev = LockEventView::parse(payload)?;
-        if ev.fields.lock_id != topic_lock {
+    /// A message from topic `{prefix}/locks/{topic_lock}/events`: a LockEvent or a
+    /// LockStatus (spec §7.4, LK-EVT-1..4). Checks, in order: LK-FRM (type 0x05 or 0x06),
+    /// LK-EVT-2 (`wrong_lock`), the lock enrolled (`unknown_lock`), LK-EVT-1
+    /// (`bad_event_signature`), LK-EVT-3 (`stale_event`, `future_event`), LK-EVT-4
+    /// (`event_replay`); then the message id is recorded.
+    pub fn handle_lock_message(
+        &mut self,
+        now: UnixMillis,
+        topic_lock: LockId,
+        payload: &[u8],
+    ) -> Result<LockReport, Reason> {
+        let now = self.clock.observe(now);
+        let (report, ds, signed, signature) = match MessageType::of(payload)? {
+            MessageType::LockEvent => {
+                let v = LockEventView::parse(payload)?;
+                (
+                    LockReport::Event(v.fields),
+                    DS_LOCK_EVENT,
+                    v.signed,
+                    v.signature,
+                )
+            }
+            MessageType::LockStatus => {
+                let v = LockStatusView::parse(payload)?;
+                (
+                    LockReport::Status(v.fields),
+                    DS_LOCK_STATUS,
+                    v.signed,
+                    v.signature,
+                )
+            }
+            _ => return Err(Reason::WrongType),
+        };
+        // LK-EVT-2: the topic (which the broker's ACL ties to the lock) names the sender.
+        if report.lock_id() != topic_lock {
             return Err(Reason::WrongLock);
         }
         let key = self.locks.get(&topic_lock).ok_or(Reason::UnknownLock)?;
-        if !key.verify(DS_LOCK_EVENT, ev.signed, ev.signature) {
+        // LK-EVT-1
+        if !key.verify(ds, signed, signature) {
             return Err(Reason::BadEventSignature);
         }
-        Ok(ev.fields)
+        // LK-EVT-3
+        let now_s = now.secs();
+        let (id, ts) = (report.message_id(), report.timestamp_ms());
+        self.lock_messages.check_window(ts, now_s)?;
+        // LK-EVT-4: an id leaves the cache only once LK-EVT-3 refuses it.
+        self.lock_messages.purge_lock(&topic_lock, now_s);
+        self.lock_messages.check_replay(&topic_lock, &id, ts)?;
+        self.lock_messages.record(topic_lock, id, ts);
+        Ok(report)
+    }
+
+    /// After a restart (**LK-EVT-4**): remembers a lock message accepted before it (the
+    /// daemon replays the ids of its audit records), so that its replay is refused.
+    pub fn restore_lock_message(&mut self, lock: LockId, id: EventId, timestamp_ms: u64) {
+        self.lock_messages.record(lock, id, timestamp_ms);
+    }
+
+    /// After a restart that did not restore the lock message ids (**LK-EVT-4**): refuse
+    /// every lock message timestamped before `timestamp_ms` (`event_replay`). Call with the
+    /// restart time.
+    pub fn refuse_lock_messages_before(&mut self, timestamp_ms: u64) {
+        self.lock_messages.refuse_before(timestamp_ms);
     }
 
     /// When [`Issuer::handle_timeout`] should run next.
@@ -461,10 +593,14 @@ impl Issuer {
         }
     }
 
-    /// Forgets request ids that left the window and grants that expired.
+    /// Forgets request ids that left the window, grants that expired, lock message ids that
+    /// left the event window and rate buckets that are full again.
     pub fn handle_timeout(&mut self, now: UnixMillis) {
         let now = self.clock.observe(now);
         self.purge(now);
+        self.lock_messages.purge(now.secs());
+        self.guest_rate.purge(now.0);
+        self.lock_rate.purge(now.0);
     }
 
     fn purge(&mut self, now: UnixMillis) {
@@ -493,5 +629,14 @@ impl Issuer {
     /// Number of remembered request ids and live grants (for monitoring and tests).
     pub fn cache_sizes(&self) -> (usize, usize) {
         (self.seen.len(), self.live.len())
+    }
+
+    /// Number of remembered lock message ids, over all locks, and of rate buckets not full
+    /// (for monitoring and tests).
+    pub fn lock_state_sizes(&self) -> (usize, usize) {
+        (
+            self.lock_messages.len(),
+            self.guest_rate.len() + self.lock_rate.len(),
+        )
     }
 }
