@@ -2336,6 +2336,27 @@ fn lk_cry_3_debug_output_has_no_secrets() {
     assert!(!dump.contains("90, 90, 90"));
 }
 
+/// LK-CRY-3 for what LK-REV-5 keeps: a tombstone's K_tag and K_adv appear nowhere in the
+/// lock's Debug output.
+#[test]
+fn lk_cry_3_a_tombstone_prints_no_key() {
+    let mut w = World::new();
+    let f = Forge::new(0x77, w.now);
+    install(&mut w, &f);
+    w.lock
+        .handle_revocation(w.now, &f.revocation(&mut w.rng, w.now.secs()))
+        .expect("applied");
+    assert_eq!(w.lock.stats().tombstones, 1);
+    let keys = latchkey::crypto::derive_session_keys(&f.k_s, &LOCK_A, &f.header.session_id);
+    let dump = format!("{:?}", w.lock);
+    assert!(dump.contains("TagKey(<redacted>)"), "{dump}");
+    for secret in [&keys.tag[..], &keys.adv[..]] {
+        assert!(!dump.contains(&hex::encode(&secret[..4])));
+        let decimal = format!("{:?}", &secret[..3]);
+        assert!(!dump.contains(decimal.trim_matches(|c| c == '[' || c == ']')));
+    }
+}
+
 #[test]
 fn full_unlock_in_memory() {
     let mut w = World::new();
