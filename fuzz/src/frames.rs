@@ -250,7 +250,7 @@ pub fn grant_request(data: &[u8]) {
     check_layout(FrameKind::GrantRequest, data, parsed.is_ok());
 }
 
-/// LockGrant (spec §6.2).
+/// LockGrant (spec §6.3).
 pub fn lock_grant(data: &[u8]) {
     let parsed = LockGrantView::parse(data);
     match parsed {
@@ -323,6 +323,46 @@ pub fn lock_event(data: &[u8]) {
     check_layout(FrameKind::LockEvent, data, parsed.is_ok());
 }
 
+/// LockStatus (spec §6.10): a rejection is an LK-FRM reason; an accepted status satisfies
+/// the field ranges of LK-FRM-4 (battery, flags, at most 32 counters in strictly increasing
+/// reason order), and decode → encode → decode is the identity.
+pub fn lock_status(data: &[u8]) {
+    let parsed = LockStatusView::parse(data);
+    match &parsed {
+        Ok(v) => {
+            let f = &v.fields;
+            assert!(
+                f.battery_pct.is_none_or(|p| p <= 100),
+                "lock_status: battery {:?} accepted",
+                f.battery_pct
+            );
+            assert_eq!(f.flags.bits() & !StatusFlags::ALL.bits(), 0);
+            assert!(f.counters.len() <= MAX_STATUS_COUNTERS);
+            assert!(
+                f.counters.windows(2).all(|w| w[0].reason < w[1].reason),
+                "lock_status: counters accepted out of order"
+            );
+            assert_eq!(
+                v.signed.len(),
+                LOCK_STATUS_FIXED_LEN + 6 * f.counters.len()
+            );
+            assert_eq!(v.signed, &data[..v.signed.len()]);
+            let mut out = Vec::new();
+            f.encode_unsigned(&mut out)
+                .expect("an accepted status re-encodes");
+            assert_eq!(out, v.signed, "lock_status: signed prefix");
+            append_signature(&mut out, v.signature).expect("accepted signature re-encodes");
+            assert_eq!(out, data, "lock_status: decode → encode");
+            let again = LockStatusView::parse(&out).expect("re-encoded status parses");
+            assert_eq!(&again, v, "lock_status: decode → encode → decode");
+            assert_eq!(MessageType::of(data), Ok(MessageType::LockStatus));
+        }
+        Err(r) => assert_frame_reason(*r, "lock_status", data),
+    }
+    json_round_trip("lock_status", data, parsed.as_ref().map(|_| ()).map_err(|r| *r));
+    check_layout(FrameKind::LockStatus, data, parsed.is_ok());
+}
+
 /// `MessageType::of` (the dispatch of a shared MQTT topic) and `layout` of every kind.
 /// The type must follow from the first two bytes alone, and agree with every parser that
 /// accepts the payload.
@@ -336,6 +376,7 @@ pub fn message_type(data: &[u8]) {
         [_, 3, ..] => Ok(MessageType::GuestGrant),
         [_, 4, ..] => Ok(MessageType::GrantRequest),
         [_, 5, ..] => Ok(MessageType::LockEvent),
+        [_, 6, ..] => Ok(MessageType::LockStatus),
         _ => Err(Reason::WrongType),
     };
     assert_eq!(t, want, "MessageType::of({})", crate::common::hex(data));
@@ -367,6 +408,11 @@ pub fn message_type(data: &[u8]) {
             MessageType::LockEvent,
             FrameKind::LockEvent,
             LockEventView::parse(data).is_ok(),
+        ),
+        (
+            MessageType::LockStatus,
+            FrameKind::LockStatus,
+            LockStatusView::parse(data).is_ok(),
         ),
     ];
     for (ty, kind, ok) in accepted {

@@ -9,12 +9,17 @@
 //! asserts:
 //!
 //! * a grant is issued only to an enrolled, unrevoked guest whose seal opens, for a known
-//!   lock it may open, within the request window, never for a replayed request (the same
-//!   bytes, or the same request id while it is remembered) (LK-ISS-1..10);
+//!   lock it may open, within its access window (a `StaticAccess` rule drawn by the setup)
+//!   and the rate limits of the guest and the lock, within the request window, never for a
+//!   replayed request (the same bytes, or the same request id while it is remembered)
+//!   (LK-ISS-1..12);
 //! * the grant is what was asked: both halves name the same ids, the LockGrant's signature
-//!   verifies, the GuestGrant opens under the guest's key, validity is min(requested, max);
-//! * revocations only of live grants; events only with the right lock's signature;
-//! * the request cache and the live-grant table stay within their caps and equal the model;
+//!   verifies, the GuestGrant opens under the guest's key, validity is min(requested, max)
+//!   capped at the access window's end, `max_unlocks` is the rule's;
+//! * revocations only of live grants; lock messages (events and status reports) only with
+//!   the right lock's signature, on its topic, inside the event window, once (LK-EVT-1..4);
+//! * the request cache, the live-grant table, the lock message ids and the rate buckets
+//!   stay within their caps and equal the model;
 //! * no panic, whatever the clock does.
 //!
 //! RSA private-key operations are rare per input: at most [`RSA_BUDGET`] issues and
@@ -24,22 +29,28 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
-use latchkey::crypto::rsa::{DS_LOCK_EVENT, DS_LOCK_GRANT, DS_REVOCATION, RsaPrivateKey};
+use latchkey::crypto::rsa::{
+    DS_LOCK_EVENT, DS_LOCK_GRANT, DS_LOCK_STATUS, DS_REVOCATION, RsaPrivateKey,
+};
 use latchkey::crypto::{EnrollmentKey, open_guest_grant, seal_request};
 use latchkey::frame::{
     EventKind, GRANT_REQUEST_LEN, GrantRequestHeader, GuestGrantView, LockEvent, LockGrantView,
-    RevocationView, append_signature,
+    LockStatus, RevocationView, StatusCounter, StatusFlags, append_signature,
 };
-use latchkey::issuer::IssuerConfig;
+use latchkey::issuer::{AccessRule, IssuerConfig, LockReport, StaticAccess};
 use latchkey::{EventId, GrantId, GuestId, Issuer, LockId, Reason, RequestId, SessionId};
 
 use crate::common::{
-    Delta, Enc, LOCK_A, LOCK_B, LOCK_C, MAX_ACTIONS, Mutation, T0_MS, hex, keys, ms, rng,
+    Delta, Enc, LOCK_A, LOCK_B, LOCK_C, MAX_ACTIONS, Mutation, T0_MS, T0_S, hex, keys, ms, rng,
 };
 
 /// Most RSA private-key operations (grants issued, revocations signed) per input.
 pub const RSA_BUDGET: u32 = 3;
 const CACHE: usize = 16;
+/// `event_replay_capacity` in this target.
+const EVENT_CACHE: usize = 16;
+/// Units of a rate bucket per request (LK-ISS-11).
+const UNITS: u64 = 3_600_000;
 const LOCKS: [LockId; 3] = [LOCK_A, LOCK_B, LOCK_C];
 
 /// The four guests: (id, enrollment key, allowed locks, enrolled at start, revoked at start).
@@ -58,38 +69,116 @@ fn guest(i: usize) -> (GuestId, [u8; 32], &'static [LockId], bool, bool) {
     }
 }
 
-/// Lock events signed once: (payload, valid for the lock it names).
-fn events() -> &'static Vec<(Vec<u8>, bool)> {
-    static E: OnceLock<Vec<(Vec<u8>, bool)>> = OnceLock::new();
+/// A lock message signed once.
+#[derive(Debug)]
+pub struct PreparedMessage {
+    /// The payload.
+    pub bytes: Vec<u8>,
+    /// The lock it names.
+    pub lock: LockId,
+    /// Its id (`event_id` or `status_id`).
+    pub id: EventId,
+    /// Its timestamp, ms.
+    pub ts: u64,
+    /// Signed by the lock it names, under the right domain separation.
+    pub valid: bool,
+}
+
+/// Lock messages signed once: 0..=19 events of lock A one second apart from T0 (enough to
+/// fill the per-lock id cache), 20 of lock B, 21 of lock A by the rogue key, 22 naming lock C
+/// signed by lock A, 23 of lock A signed by lock B, 24 a LockStatus of lock A, 25 a
+/// LockStatus of lock A signed by the rogue key, 26 an event of lock A an hour before T0,
+/// 27 one an hour after.
+pub fn messages() -> &'static Vec<PreparedMessage> {
+    static E: OnceLock<Vec<PreparedMessage>> = OnceLock::new();
     E.get_or_init(|| {
         let k = keys();
-        let specs: [(LockId, &RsaPrivateKey, bool); 5] = [
-            (LOCK_A, &k.lock_a, true),
-            (LOCK_B, &k.lock_b, true),
-            (LOCK_A, &k.rogue, false),
-            (LOCK_C, &k.lock_a, false),
-            (LOCK_A, &k.lock_b, false),
-        ];
-        specs
+        let mut specs: Vec<(LockId, &RsaPrivateKey, bool, u64)> = (0..20)
+            .map(|i| (LOCK_A, &k.lock_a, true, T0_MS + 1_000 * i))
+            .collect();
+        specs.extend([
+            (LOCK_B, &k.lock_b, true, T0_MS),
+            (LOCK_A, &k.rogue, false, T0_MS),
+            (LOCK_C, &k.lock_a, false, T0_MS),
+            (LOCK_A, &k.lock_b, false, T0_MS),
+        ]);
+        let mut out: Vec<PreparedMessage> = specs
             .iter()
             .enumerate()
-            .map(|(i, (lock, key, valid))| {
+            .map(|(i, (lock, key, valid, ts))| {
                 let ev = LockEvent {
                     lock_id: *lock,
                     event_id: EventId([0x30 + i as u8; 16]),
-                    timestamp_ms: T0_MS + i as u64,
-                    kind: EventKind::Unlock,
+                    timestamp_ms: *ts,
+                    kind: EventKind::from_u8(1 + (i % 6) as u8).unwrap_or(EventKind::Unlock),
                     reason: 0,
                     grant_id: GrantId([0x31; 16]),
                     session_id: SessionId([0x32; 8]),
                 };
-                let mut out = Vec::new();
-                ev.encode_unsigned(&mut out);
-                let sig = key.sign(&mut rng(2000 + i as u64), DS_LOCK_EVENT, &out);
-                append_signature(&mut out, &sig).expect("signature length");
-                (out, *valid)
+                let mut bytes = Vec::new();
+                ev.encode_unsigned(&mut bytes);
+                let sig = key.sign(&mut rng(2000 + i as u64), DS_LOCK_EVENT, &bytes);
+                append_signature(&mut bytes, &sig).expect("signature length");
+                PreparedMessage {
+                    bytes,
+                    lock: *lock,
+                    id: ev.event_id,
+                    ts: *ts,
+                    valid: *valid,
+                }
             })
-            .collect()
+            .collect();
+        for (i, key) in [&k.lock_a, &k.rogue].into_iter().enumerate() {
+            let st = LockStatus {
+                lock_id: LOCK_A,
+                status_id: EventId([0x60 + i as u8; 16]),
+                timestamp_ms: T0_MS + 500,
+                uptime_s: 60,
+                battery_pct: Some(50),
+                flags: StatusFlags::MAINS_POWER,
+                sessions: 1,
+                revocations: 0,
+                lockouts: 0,
+                counters: vec![StatusCounter {
+                    reason: Reason::UnknownTag.code(),
+                    count: 9,
+                }],
+            };
+            let mut bytes = Vec::new();
+            st.encode_unsigned(&mut bytes).expect("valid status");
+            let sig = key.sign(&mut rng(2100 + i as u64), DS_LOCK_STATUS, &bytes);
+            append_signature(&mut bytes, &sig).expect("signature length");
+            out.push(PreparedMessage {
+                bytes,
+                lock: LOCK_A,
+                id: st.status_id,
+                ts: st.timestamp_ms,
+                valid: i == 0,
+            });
+        }
+        for (i, ts) in [T0_MS - 3_600_000, T0_MS + 3_600_000].into_iter().enumerate() {
+            let ev = LockEvent {
+                lock_id: LOCK_A,
+                event_id: EventId([0x70 + i as u8; 16]),
+                timestamp_ms: ts,
+                kind: EventKind::Unlock,
+                reason: 0,
+                grant_id: GrantId([0x31; 16]),
+                session_id: SessionId([0x32; 8]),
+            };
+            let mut bytes = Vec::new();
+            ev.encode_unsigned(&mut bytes);
+            let sig = k.lock_a.sign(&mut rng(2200 + i as u64), DS_LOCK_EVENT, &bytes);
+            append_signature(&mut bytes, &sig).expect("signature length");
+            out.push(PreparedMessage {
+                bytes,
+                lock: LOCK_A,
+                id: ev.event_id,
+                ts,
+                valid: true,
+            });
+        }
+        out
     })
 }
 
@@ -106,6 +195,50 @@ pub struct Setup {
     pub backdate: u8,
     /// `max_live_grants` ∈ {1, 2, 1000}.
     pub live: u8,
+    /// `rate_guest_burst` ∈ {1, 2, 10} (`x % 3`), `rate_guest_per_hour` ∈ {1, 3600}
+    /// (bit 2), `rate_lock_burst` ∈ {2, 60} (bit 3), `rate_lock_per_hour` ∈ {60, 3600}
+    /// (bit 4).
+    pub rate: u8,
+    /// The access rule (LK-ISS-12), `x % 4`: none; guest 0 at A within T0 ± 100 s with 2
+    /// unlocks; guest 1 at B from T0 + 300 s; guest 0 at A until T0.
+    pub policy: u8,
+    /// `event_window_s` ∈ {60, 3600}.
+    pub events: u8,
+}
+
+impl Setup {
+    fn rule(&self) -> Option<(usize, LockId, AccessRule)> {
+        match self.policy % 4 {
+            1 => Some((
+                0,
+                LOCK_A,
+                AccessRule {
+                    valid_from: Some(T0_S - 100),
+                    valid_until: Some(T0_S + 100),
+                    max_unlocks: Some(2),
+                },
+            )),
+            2 => Some((
+                1,
+                LOCK_B,
+                AccessRule {
+                    valid_from: Some(T0_S + 300),
+                    valid_until: None,
+                    max_unlocks: None,
+                },
+            )),
+            3 => Some((
+                0,
+                LOCK_A,
+                AccessRule {
+                    valid_from: None,
+                    valid_until: Some(T0_S),
+                    max_unlocks: Some(1),
+                },
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// One input to the issuer.
@@ -140,7 +273,7 @@ pub enum Action {
     RevokeGuest(u8),
     /// `add_guest` again (re-enrolls: clears the revocation).
     Enroll(u8),
-    /// `verify_event` of prepared event `which % 5` on lock `topic % 3`'s topic.
+    /// `handle_lock_message` of prepared message `which % n` on lock `topic % 3`'s topic.
     Event {
         /// Which event.
         which: u8,
@@ -235,7 +368,15 @@ pub fn decode(data: &[u8]) -> Option<(Setup, Vec<Action>)> {
 pub fn encode(setup: &Setup, actions: &[Action]) -> Vec<u8> {
     let mut e = Enc::default();
     e.u64(setup.seed);
-    for b in [setup.window, setup.validity, setup.backdate, setup.live] {
+    for b in [
+        setup.window,
+        setup.validity,
+        setup.backdate,
+        setup.live,
+        setup.rate,
+        setup.policy,
+        setup.events,
+    ] {
         e.u8(b);
     }
     for a in actions {
@@ -251,10 +392,16 @@ pub struct Summary {
     pub granted: usize,
     /// Revocations issued.
     pub revoked: usize,
-    /// Events verified.
+    /// Lock messages accepted.
     pub events: usize,
+    /// Lock messages refused as stale, future or replayed.
+    pub old_events: usize,
     /// Requests refused.
     pub refused: usize,
+    /// Requests refused by the rate limit.
+    pub rate_limited: usize,
+    /// Requests refused by the access policy.
+    pub policy_refused: usize,
 }
 
 /// A request the driver sent: what it was made of, and its bytes.
@@ -269,6 +416,37 @@ struct Sent {
     validity: u32,
     built: Vec<u8>,
     payload: Vec<u8>,
+}
+
+/// A rate bucket as LK-ISS-11 defines it.
+#[derive(Debug, Clone, Copy)]
+struct BucketM {
+    level: u64,
+    at: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    burst: u64,
+    per_hour: u64,
+}
+
+impl Rate {
+    fn level(&self, b: Option<&BucketM>, now: u64) -> u64 {
+        let cap = self.burst * UNITS;
+        b.map_or(cap, |b| {
+            b.level
+                .saturating_add(now.saturating_sub(b.at).saturating_mul(self.per_hour))
+                .min(cap)
+        })
+    }
+}
+
+/// A lock's message ids (LK-EVT-4).
+#[derive(Debug, Clone, Default)]
+struct SeenM {
+    ids: Vec<(EventId, u64)>,
+    floor: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -294,6 +472,14 @@ struct Driver {
     sent: Vec<Sent>,
     /// Every request granted: (payload, guest, request id, timestamp).
     granted: Vec<(Vec<u8>, GuestId, RequestId, u64)>,
+    policy: StaticAccess,
+    rule: Option<(usize, LockId, AccessRule)>,
+    guest_rate: Rate,
+    lock_rate: Rate,
+    guest_buckets: Vec<(GuestId, BucketM)>,
+    lock_buckets: Vec<(LockId, BucketM)>,
+    /// Per lock: message ids in the event window and the floor.
+    seen_msgs: Vec<(LockId, SeenM)>,
     budget: u32,
     summary: Summary,
 }
@@ -307,7 +493,18 @@ impl Driver {
         cfg.max_grant_validity_s = [60, 3_600][usize::from(s.validity % 2)];
         cfg.backdate_s = [1, 30][usize::from(s.backdate % 2)];
         cfg.max_live_grants = [1, 2, 1_000][usize::from(s.live % 3)];
+        cfg.rate_guest_burst = [1, 2, 10][usize::from(s.rate % 3)];
+        cfg.rate_guest_per_hour = [1, 3_600][usize::from((s.rate >> 2) % 2)];
+        cfg.rate_lock_burst = [2, 60][usize::from((s.rate >> 3) % 2)];
+        cfg.rate_lock_per_hour = [60, 3_600][usize::from((s.rate >> 4) % 2)];
+        cfg.event_window_s = [60, 3_600][usize::from(s.events % 2)];
+        cfg.event_replay_capacity = EVENT_CACHE;
         let mut issuer = Issuer::new(cfg.clone()).expect("valid config");
+        let rule = s.rule();
+        let mut policy = StaticAccess::new();
+        if let Some((g, lock, r)) = rule {
+            policy.set(guest(g).0, lock, r);
+        }
         issuer.add_lock(LOCK_A, k.lock_a.public_key());
         issuer.add_lock(LOCK_B, k.lock_b.public_key());
         let mut enrolled = [false; 4];
@@ -328,7 +525,6 @@ impl Driver {
         }
         Self {
             issuer,
-            cfg,
             rng: rng(s.seed),
             now: T0_MS,
             clock: 0,
@@ -339,9 +535,65 @@ impl Driver {
             issued: Vec::new(),
             sent: Vec::new(),
             granted: Vec::new(),
+            policy,
+            rule,
+            guest_rate: Rate {
+                burst: u64::from(cfg.rate_guest_burst),
+                per_hour: u64::from(cfg.rate_guest_per_hour),
+            },
+            lock_rate: Rate {
+                burst: u64::from(cfg.rate_lock_burst),
+                per_hour: u64::from(cfg.rate_lock_per_hour),
+            },
+            guest_buckets: Vec::new(),
+            lock_buckets: Vec::new(),
+            seen_msgs: Vec::new(),
             budget: RSA_BUDGET,
             summary: Summary::default(),
+            cfg,
         }
+    }
+
+    /// The access rule of guest `g` at `lock`, if the setup drew one.
+    fn rule_of(&self, g: usize, lock: LockId) -> Option<AccessRule> {
+        self.rule
+            .filter(|(rg, rl, _)| *rg == g && *rl == lock)
+            .map(|(_, _, r)| r)
+    }
+
+    fn guest_bucket(&self, id: GuestId) -> Option<&BucketM> {
+        self.guest_buckets.iter().find(|(g, _)| *g == id).map(|(_, b)| b)
+    }
+
+    fn lock_bucket(&self, id: LockId) -> Option<&BucketM> {
+        self.lock_buckets.iter().find(|(l, _)| *l == id).map(|(_, b)| b)
+    }
+
+    /// Takes one request from both buckets (at the issuer's clock).
+    fn take(&mut self, g: GuestId, l: LockId) {
+        let now = self.clock;
+        let gl = self.guest_rate.level(self.guest_bucket(g), now) - UNITS;
+        let ll = self.lock_rate.level(self.lock_bucket(l), now) - UNITS;
+        self.guest_buckets.retain(|(x, _)| *x != g);
+        self.guest_buckets.push((g, BucketM { level: gl, at: now }));
+        self.lock_buckets.retain(|(x, _)| *x != l);
+        self.lock_buckets.push((l, BucketM { level: ll, at: now }));
+    }
+
+    /// `handle_timeout`: full buckets and lock message ids out of the window are forgotten.
+    fn purge_timeout(&mut self) {
+        let now = self.clock;
+        let (gr, lr) = (self.guest_rate, self.lock_rate);
+        self.guest_buckets
+            .retain(|(_, b)| gr.level(Some(b), now) < gr.burst * UNITS);
+        self.lock_buckets
+            .retain(|(_, b)| lr.level(Some(b), now) < lr.burst * UNITS);
+        let (w, now_s) = (self.cfg.event_window_s, now / 1000);
+        for (_, m) in &mut self.seen_msgs {
+            m.ids.retain(|(_, ts)| (ts / 1000).saturating_add(w) >= now_s);
+        }
+        self.seen_msgs
+            .retain(|(_, m)| !m.ids.is_empty() || m.floor.is_some());
     }
 
     fn fail(&self, what: &str) -> ! {
@@ -403,6 +655,17 @@ impl Driver {
         }
         if !allowed.contains(&s.lock) {
             return Err(Reason::NotAuthorized);
+        }
+        if let Some(r) = self.rule_of(g, s.lock)
+            && (r.valid_from.is_some_and(|f| now_s < f) || r.valid_until.is_some_and(|u| now_s >= u))
+        {
+            return Err(Reason::OutsideAccessWindow);
+        }
+        let now = self.clock.max(self.now);
+        if self.guest_rate.level(self.guest_bucket(id), now) < UNITS
+            || self.lock_rate.level(self.lock_bucket(s.lock), now) < UNITS
+        {
+            return Err(Reason::RateLimited);
         }
         if s.validity == 0 {
             return Err(Reason::InvalidValidity);
@@ -498,6 +761,7 @@ impl Driver {
             Action::Timeout => {
                 self.tick();
                 self.issuer.handle_timeout(ms(self.now));
+                self.purge_timeout();
             }
             Action::TimeoutAtPoll => {
                 if let Some(t) = self.issuer.poll_timeout() {
@@ -505,6 +769,7 @@ impl Driver {
                 }
                 self.tick();
                 self.issuer.handle_timeout(ms(self.now));
+                self.purge_timeout();
             }
         }
     }
@@ -517,9 +782,13 @@ impl Driver {
         }
         self.tick();
         self.sent.push(s.clone());
-        let got = self
-            .issuer
-            .handle_request(ms(self.now), s.topic, &s.payload, &mut self.rng);
+        let got = self.issuer.handle_request_with(
+            ms(self.now),
+            s.topic,
+            &s.payload,
+            &mut self.policy,
+            &mut self.rng,
+        );
         match (&got, &want) {
             (Ok(_), Err(r)) => self.fail(&format!(
                 "granted a request the model refuses ({r:?}): {}",
@@ -536,6 +805,11 @@ impl Driver {
         }
         let Ok(g) = got else {
             self.summary.refused += 1;
+            match want {
+                Err(Reason::RateLimited) => self.summary.rate_limited += 1,
+                Err(Reason::OutsideAccessWindow) => self.summary.policy_refused += 1,
+                _ => {}
+            }
             return;
         };
         self.budget -= 1;
@@ -553,12 +827,19 @@ impl Driver {
             self.fail("granted a replayed request (LK-ISS-5)");
         }
         self.granted.push((s.payload.clone(), gid, s.rid, s.ts));
-        // The grant is what was asked.
+        // The grant is what was asked, capped by the access rule (LK-ISS-12).
+        let rule = self.rule_of(gi, s.lock);
         let validity = u64::from(s.validity).min(self.cfg.max_grant_validity_s);
         let (nb, na) = (
             now_s.saturating_sub(self.cfg.backdate_s),
-            now_s.saturating_add(validity),
+            now_s
+                .saturating_add(validity)
+                .min(rule.and_then(|r| r.valid_until).unwrap_or(u64::MAX)),
         );
+        let max_unlocks = rule.and_then(|r| r.max_unlocks).unwrap_or(0);
+        if g.max_unlocks != max_unlocks {
+            self.fail("grant's max_unlocks is not the rule's (LK-ISS-12)");
+        }
         if (g.lock_id, g.guest_id, g.not_before, g.not_after) != (s.lock, gid, nb, na) {
             self.fail("grant ids or validity differ from the request (LK-ISS-9)");
         }
@@ -579,6 +860,7 @@ impl Driver {
             h.not_before,
             h.not_after,
         ) != (s.lock, g.grant_id, g.session_id, gid, now_s, nb, na)
+            || h.max_unlocks != max_unlocks
         {
             self.fail("LockGrant header differs from the grant");
         }
@@ -606,6 +888,7 @@ impl Driver {
             self.fail("GuestGrant does not open under the guest's key");
         }
         self.seen.push((gid, s.rid, s.ts.saturating_add(w)));
+        self.take(gid, s.lock);
         self.live.push(LiveM {
             grant_id: g.grant_id,
             lock: g.lock_id,
@@ -660,35 +943,84 @@ impl Driver {
     }
 
     fn event(&mut self, which: usize, topic: LockId, m: &Mutation) {
-        let ev = events();
-        let (bytes, valid) = &ev[which % ev.len()];
-        let payload = m.apply(bytes);
-        let got = self.issuer.verify_event(topic, &payload);
-        if payload != *bytes {
+        let all = messages();
+        let msg = &all[which % all.len()];
+        let payload = m.apply(&msg.bytes);
+        // The issuer observes `now` (its request cache and grants are not purged here).
+        self.clock = self.clock.max(self.now);
+        let got = self
+            .issuer
+            .handle_lock_message(ms(self.now), topic, &payload);
+        if payload != msg.bytes {
             if got.is_ok() {
-                self.fail(&format!("accepted a mutated event {}", hex(&payload)));
+                self.fail(&format!("accepted a mutated lock message {}", hex(&payload)));
             }
             return;
         }
-        let lock = latchkey::frame::LockEventView::parse(bytes)
-            .expect("prepared event parses")
-            .fields
-            .lock_id;
-        let want = if lock != topic {
-            Err(Reason::WrongLock)
-        } else if topic == LOCK_C {
-            Err(Reason::UnknownLock)
-        } else if !valid {
-            Err(Reason::BadEventSignature)
-        } else {
-            Ok(())
+        let want = self.predict_message(msg, topic);
+        match (&got, &want) {
+            (Ok(r), Ok(())) => {
+                self.summary.events += 1;
+                if (r.lock_id(), r.message_id(), r.timestamp_ms()) != (msg.lock, msg.id, msg.ts)
+                {
+                    self.fail("the accepted lock message is not the one sent");
+                }
+                if matches!(r, LockReport::Status(_)) != (which % all.len() >= 24 && which % all.len() <= 25) {
+                    self.fail("a LockEvent reported as a status, or the reverse");
+                }
+            }
+            (Err(e), Err(w)) if e == w => {
+                if matches!(e, Reason::StaleEvent | Reason::FutureEvent | Reason::EventReplay) {
+                    self.summary.old_events += 1;
+                }
+            }
+            _ => self.fail(&format!(
+                "handle_lock_message: {:?}, model says {want:?}",
+                got.map(|r| r.message_id())
+            )),
+        }
+    }
+
+    /// The model's verdict on a lock message (§7.4), recording it when accepted.
+    fn predict_message(&mut self, msg: &PreparedMessage, topic: LockId) -> Result<(), Reason> {
+        if msg.lock != topic {
+            return Err(Reason::WrongLock);
+        }
+        if topic == LOCK_C {
+            return Err(Reason::UnknownLock);
+        }
+        if !msg.valid {
+            return Err(Reason::BadEventSignature);
+        }
+        let (w, now_s) = (self.cfg.event_window_s, self.clock / 1000);
+        let ts_s = msg.ts / 1000;
+        if ts_s.saturating_add(w) < now_s {
+            return Err(Reason::StaleEvent);
+        }
+        if ts_s > now_s.saturating_add(w) {
+            return Err(Reason::FutureEvent);
+        }
+        let pos = match self.seen_msgs.iter().position(|(l, _)| *l == topic) {
+            Some(p) => p,
+            None => {
+                self.seen_msgs.push((topic, SeenM::default()));
+                self.seen_msgs.len() - 1
+            }
         };
-        if got.map(|_| ()) != want {
-            self.fail(&format!("verify_event: {got:?}, model says {want:?}"));
+        let m = &mut self.seen_msgs[pos].1;
+        m.ids.retain(|(_, ts)| (ts / 1000).saturating_add(w) >= now_s);
+        if m.ids.iter().any(|(id, _)| *id == msg.id) || m.floor.is_some_and(|f| msg.ts <= f) {
+            return Err(Reason::EventReplay);
         }
-        if want.is_ok() {
-            self.summary.events += 1;
+        while m.ids.len() >= EVENT_CACHE {
+            let Some(min) = m.ids.iter().copied().min_by_key(|(id, ts)| (*ts, *id)) else {
+                break;
+            };
+            m.ids.retain(|x| *x != min);
+            m.floor = Some(m.floor.map_or(min.1, |f| f.max(min.1)));
         }
+        m.ids.push((msg.id, msg.ts));
+        Ok(())
     }
 
     fn check(&self) {
@@ -698,6 +1030,16 @@ impl Driver {
         }
         if (seen, live) != (self.seen.len(), self.live.len()) {
             self.fail("cache sizes differ from the model");
+        }
+        let (ids, buckets) = self.issuer.lock_state_sizes();
+        let model_ids: usize = self.seen_msgs.iter().map(|(_, m)| m.ids.len()).sum();
+        if ids > 2 * EVENT_CACHE || ids != model_ids {
+            self.fail(&format!(
+                "lock message ids: issuer {ids}, model {model_ids} (LK-EVT-4)"
+            ));
+        }
+        if buckets != self.guest_buckets.len() + self.lock_buckets.len() {
+            self.fail("rate buckets differ from the model (LK-ISS-11)");
         }
         let _ = self.issuer.poll_timeout();
     }

@@ -15,6 +15,14 @@
 //!   pending authentication within the connection window, with a correct lock MAC and the
 //!   lock's clock;
 //! * only authentic, valid, unrevoked grants install, and only authentic revocations apply;
+//! * a session never unlocks more often than its grant's `max_unlocks`, each `Unlock`
+//!   reports the count, and `unlock_limit_reached` comes only at the limit (LK-LIM-1/2);
+//! * failed handshakes lock the guest out exactly as the model counts them (every session
+//!   is one guest's): the notices are the model's, and while locked out nothing of the
+//!   guest arms or unlocks, `locked_out` only then (LK-LCK-1..3);
+//! * `session_revoked` for a beacon only if it is the correct beacon of a session revoked
+//!   while installed, and `revoked_beacon_ids` names it (LK-REV-5);
+//! * a LockStatus verifies under the lock's key and carries the core's counts;
 //! * `stats()` stays within the configured caps (set small so they are reached);
 //! * no panic, whatever the clock does (it goes backwards and to extremes).
 //!
@@ -24,12 +32,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
-use latchkey::crypto::rsa::{DS_LOCK_GRANT, DS_REVOCATION, RsaPrivateKey, RsaPublicKey};
+use latchkey::crypto::rsa::{
+    DS_LOCK_GRANT, DS_LOCK_STATUS, DS_REVOCATION, RsaPrivateKey, RsaPublicKey,
+};
 use latchkey::crypto::{MacContext, SessionKey};
 use latchkey::frame::{
-    LockGrantHeader, MessageType, ResponseView, Revocation, SelectView, append_signature,
+    LockGrantHeader, LockStatusView, MessageType, ResponseView, Revocation, SelectView,
+    StatusFlags, append_signature,
 };
-use latchkey::lock::{BeaconOutcome, ConnId, GrantOutcome, MessageOutcome};
+use latchkey::lock::{
+    BeaconOutcome, ConnId, GrantOutcome, LockNotice, MessageOutcome, StatusInput,
+};
 use latchkey::{GrantId, Lock, LockConfig, Reason, RevocationId, SessionId, Step, UnixMillis};
 
 use crate::common::{
@@ -39,6 +52,8 @@ use crate::common::{
 
 /// Most private-key unwraps (installs, or unwraps that fail) per input.
 pub const INSTALL_BUDGET: u32 = 2;
+/// Most LockStatus signatures per input.
+pub const STATUS_BUDGET: u32 = 1;
 /// The lock's `max_grant_validity_s` in this target.
 const MAX_VALIDITY_S: u64 = 7_200;
 const REPLAY_CAPACITY: usize = 16;
@@ -75,7 +90,8 @@ pub struct PreparedRevocation {
 #[derive(Debug)]
 pub struct Prepared {
     /// Grants: 0..=6 installable (3 not yet valid, 6 issued in the future, 4 and 5 collide
-    /// with 0), 7.. refused (wrong lock, rogue signature, validity, expired, unwrap).
+    /// with 0; 1 may unlock once, 2 twice), 7.. refused (wrong lock, rogue signature,
+    /// validity, expired, unwrap).
     pub grants: Vec<PreparedGrant>,
     /// Revocations: 0..=6 of grants 0..=6 (issued T0 + 1), 7..=30 of unknown grants
     /// (issued T0 − 100 + 13 i), 31 of grant 0 issued T0 − 500, 32 for lock B, 33 signed by
@@ -93,6 +109,7 @@ fn header(g: u8, s: u8, lock: latchkey::LockId, ia: i64, nb: i64, na: i64) -> Lo
         issued_at: at(ia),
         not_before: at(nb),
         not_after: at(na),
+        max_unlocks: 0,
     }
 }
 
@@ -128,7 +145,7 @@ pub fn prepared() -> &'static Prepared {
         let k = keys();
         let (a_pub, b_pub) = (k.lock_a.public_key(), k.lock_b.public_key());
         // (header, signer is issuer, wrap to lock A, wrong label)
-        let specs: Vec<(LockGrantHeader, bool, bool, bool)> = vec![
+        let mut specs: Vec<(LockGrantHeader, bool, bool, bool)> = vec![
             (header(0x01, 0x01, LOCK_A, 0, -30, 3600), true, true, false),
             (header(0x02, 0x02, LOCK_A, -5, -30, 3600), true, true, false),
             (header(0x03, 0x03, LOCK_A, 0, -30, 95), true, true, false),
@@ -154,6 +171,9 @@ pub fn prepared() -> &'static Prepared {
             (header(0x0D, 0x0D, LOCK_A, 0, -30, 3600), true, true, true),
             (header(0x0E, 0x0E, LOCK_A, 0, 100, 100), true, true, false),
         ];
+        // Unlock limits (LK-LIM-1): grant 1 once, grant 2 twice.
+        specs[1].0.max_unlocks = 1;
+        specs[2].0.max_unlocks = 2;
         let grants = specs
             .into_iter()
             .enumerate()
@@ -285,6 +305,9 @@ pub struct Setup {
     pub skew: u8,
     /// `rssi_threshold_dbm` ∈ {−70, −127, 20}.
     pub rssi: u8,
+    /// `lockout_threshold` ∈ {0, 1, 2, 5} (bits 0–1), `lockout_window_s` ∈ {10, 300}
+    /// (bit 2), `lockout_duration_s` ∈ {10, 900} (bit 3).
+    pub lockout: u8,
 }
 
 impl Setup {
@@ -302,6 +325,9 @@ impl Setup {
         c.max_grant_validity_s = MAX_VALIDITY_S;
         c.replay_capacity = REPLAY_CAPACITY;
         c.revocation_capacity = REVOCATION_CAPACITY;
+        c.lockout_threshold = [0, 1, 2, 5][usize::from(self.lockout % 4)];
+        c.lockout_window_s = [10, 300][usize::from((self.lockout >> 2) % 2)];
+        c.lockout_duration_s = [10, 900][usize::from((self.lockout >> 3) % 2)];
         c
     }
 
@@ -316,6 +342,7 @@ impl Setup {
             self.window,
             self.skew,
             self.rssi,
+            self.lockout,
         ] {
             e.u8(b);
         }
@@ -407,10 +434,30 @@ pub enum Action {
     Timeout,
     /// The clock jumps to `poll_timeout()` and `handle_timeout` runs there.
     TimeoutAtPoll,
+    /// `restore_unlock_count` of a prepared session's grant.
+    RestoreCount {
+        /// Which prepared grant.
+        session: u8,
+        /// The count restored.
+        count: u8,
+    },
+    /// `status_message` with these driver figures.
+    Status {
+        /// Uptime.
+        uptime: u32,
+        /// Battery byte (any value: above 100 is reported unknown).
+        battery: u8,
+        /// Flag byte (undefined bits are dropped).
+        flags: u8,
+        /// Counters: (index into `Reason::ALL`, count).
+        counters: [(u8, u32); 3],
+        /// Also a count for every reason (more than the 32 a LockStatus carries).
+        all_reasons: bool,
+    },
 }
 
 impl Action {
-    const COUNT: u32 = 9;
+    const COUNT: u32 = 11;
 
     /// Encodes for a seed.
     pub fn seed(&self, e: &mut Enc) {
@@ -495,6 +542,28 @@ impl Action {
             }
             Action::Timeout => e.tag(7, Self::COUNT),
             Action::TimeoutAtPoll => e.tag(8, Self::COUNT),
+            Action::RestoreCount { session, count } => {
+                e.tag(9, Self::COUNT);
+                e.u8(*session);
+                e.u8(*count);
+            }
+            Action::Status {
+                uptime,
+                battery,
+                flags,
+                counters,
+                all_reasons,
+            } => {
+                e.tag(10, Self::COUNT);
+                e.u32(*uptime);
+                e.u8(*battery);
+                e.u8(*flags);
+                for (r, n) in counters {
+                    e.u8(*r);
+                    e.u32(*n);
+                }
+                e.bool(*all_reasons);
+            }
         }
     }
 }
@@ -538,6 +607,14 @@ pub struct Summary {
     pub revoked: usize,
     /// Refusals by reason.
     pub refusals: usize,
+    /// Lockouts started.
+    pub lockouts: usize,
+    /// Beacons or responses refused at the unlock limit.
+    pub limited: usize,
+    /// Beacons recognised as a revoked session's.
+    pub tombstoned: usize,
+    /// LockStatus messages built.
+    pub statuses: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -556,6 +633,16 @@ struct ChallengeM {
     generation: u32,
     ctx: MacContext,
     issued_at: u64,
+}
+
+/// The guest's failure record (LK-LCK-1): every prepared session is one guest's.
+#[derive(Debug, Clone, Copy)]
+struct FailuresM {
+    window_start: u64,
+    count: u32,
+    /// Prepared grant of the latest failure.
+    idx: usize,
+    locked_until: Option<u64>,
 }
 
 struct Driver {
@@ -579,6 +666,15 @@ struct Driver {
     challenges: HashMap<u64, ChallengeM>,
     last_response: Vec<u8>,
     budget: u32,
+    status_budget: u32,
+    /// Per prepared grant: unlocks of its installed session (LK-LIM-1).
+    unlocks: Vec<u16>,
+    /// Per prepared grant: its session was removed by a revocation it was remembered for
+    /// (a tombstone may exist, LK-REV-5).
+    tombstoned: Vec<bool>,
+    failures: Option<FailuresM>,
+    /// Notices the model expects from the current action, in order.
+    expected: Vec<LockNotice>,
     summary: Summary,
 }
 
@@ -610,8 +706,109 @@ impl Driver {
             challenges: HashMap::new(),
             last_response: Vec::new(),
             budget: INSTALL_BUDGET,
+            status_budget: STATUS_BUDGET,
+            unlocks: vec![0; p.grants.len()],
+            tombstoned: vec![false; p.grants.len()],
+            failures: None,
+            expected: Vec::new(),
             summary: Summary::default(),
         }
+    }
+
+    fn locked(&self) -> bool {
+        self.failures
+            .and_then(|f| f.locked_until)
+            .is_some_and(|u| self.clock < u)
+    }
+
+    fn lockout_ended(&mut self, f: FailuresM) {
+        let h = self.p.grants[f.idx].header;
+        self.expected.push(LockNotice::LockoutEnded {
+            guest_id: GUEST,
+            grant_id: h.grant_id,
+            session_id: h.session_id,
+        });
+        self.failures = None;
+    }
+
+    /// LK-LCK-1, as the spec's §7.2.8 counts it.
+    fn failed_handshake(&mut self, idx: usize, reason: Reason) {
+        let threshold = self.cfg.lockout_threshold;
+        if threshold == 0 {
+            return;
+        }
+        let now = self.clock;
+        if let Some(f) = self.failures
+            && let Some(u) = f.locked_until
+        {
+            if now < u {
+                return;
+            }
+            self.lockout_ended(f);
+        }
+        let mut f = self.failures.unwrap_or(FailuresM {
+            window_start: now,
+            count: 0,
+            idx,
+            locked_until: None,
+        });
+        if now - f.window_start > self.cfg.lockout_window_s * 1000 {
+            f.window_start = now;
+            f.count = 0;
+        }
+        f.count += 1;
+        f.idx = idx;
+        if f.count >= threshold {
+            let until = now.saturating_add(self.cfg.lockout_duration_s * 1000);
+            f.locked_until = Some(until);
+            f.count = 0;
+            let h = self.p.grants[idx].header;
+            self.expected.push(LockNotice::LockoutStarted {
+                guest_id: GUEST,
+                grant_id: h.grant_id,
+                session_id: h.session_id,
+                reason,
+                until: UnixMillis(until),
+            });
+            self.pending.clear();
+            self.summary.lockouts += 1;
+        }
+        self.failures = Some(f);
+    }
+
+    /// LK-LCK-3 at a timeout.
+    fn end_lockout_at_timeout(&mut self) {
+        if let Some(f) = self.failures
+            && f.locked_until.is_some_and(|u| u <= self.clock)
+        {
+            self.lockout_ended(f);
+        }
+    }
+
+    /// The lock's notices of this action must be the model's. A purge the model cannot see
+    /// (the session cap's, inside a grant) may end a due lockout early: accepted then.
+    fn check_notices(&mut self, may_purge: bool) {
+        let got: Vec<LockNotice> = std::iter::from_fn(|| self.lock.poll_notice()).collect();
+        let want = std::mem::take(&mut self.expected);
+        if got == want {
+            return;
+        }
+        if may_purge
+            && want.is_empty()
+            && let [LockNotice::LockoutEnded { .. }] = got[..]
+            && let Some(f) = self.failures
+            && f.locked_until.is_some_and(|u| u <= self.clock)
+        {
+            self.expected.clear();
+            self.lockout_ended(f);
+            let model = std::mem::take(&mut self.expected);
+            if model == got {
+                return;
+            }
+        }
+        self.fail(&format!(
+            "notices (LK-LCK-1..3): lock {got:?}, model {want:?}"
+        ));
     }
 
     /// The lock observes `now` (every input but a foreign beacon, a non-grant MQTT type and
@@ -628,6 +825,14 @@ impl Driver {
     fn step_at(&self, offset: i64) -> Step {
         let s = i64::from(UnixMillis(self.clock.max(self.now)).step().0) + offset;
         Step(s.clamp(0, i64::from(u32::MAX)) as u32)
+    }
+
+    /// The prepared grant whose correct beacon `payload` is, if any.
+    fn beacon_owner(&self, payload: &[u8]) -> Option<usize> {
+        let b: [u8; 23] = payload.try_into().ok()?;
+        let step = Step(u32::from_be_bytes([b[1], b[2], b[3], b[4]]));
+        let attempt = u16::from_be_bytes([b[13], b[14]]);
+        (0..self.p.grants.len()).find(|i| self.p.grants[*i].material.beacon(step, attempt) == b)
     }
 
     fn session(&self, x: u8) -> usize {
@@ -735,14 +940,121 @@ impl Driver {
             Action::Timeout => {
                 self.tick();
                 self.lock.handle_timeout(ms(self.now));
+                self.end_lockout_at_timeout();
             }
             Action::TimeoutAtPoll => {
                 if let Some(t) = self.lock.poll_timeout() {
+                    // LK-LCK-3: the lockout's end is a timer.
+                    if let Some(u) = self.failures.and_then(|f| f.locked_until)
+                        && u > self.clock
+                        && t.0 > u
+                    {
+                        self.fail("poll_timeout is later than the lockout's end (LK-LCK-3)");
+                    }
                     self.now = t.0;
                 }
                 self.tick();
                 self.lock.handle_timeout(ms(self.now));
+                self.end_lockout_at_timeout();
             }
+            Action::RestoreCount { session, count } => {
+                let idx = self.session(*session);
+                let grant = self.p.grants[idx].header.grant_id;
+                let present = self.installed[idx].is_some()
+                    && self.lock.has_session(&self.p.grants[idx].header.session_id);
+                let restored = self.lock.restore_unlock_count(&grant, u16::from(*count));
+                // Grants 0, 4 share a grant id: the one installed is restored.
+                let owner = (0..self.p.grants.len()).find(|i| {
+                    self.installed[*i].is_some()
+                        && self.p.grants[*i].header.grant_id == grant
+                        && self.lock.has_session(&self.p.grants[*i].header.session_id)
+                });
+                if restored != owner.is_some() {
+                    self.fail("restore_unlock_count disagrees on the session being installed");
+                }
+                if let Some(o) = owner {
+                    self.unlocks[o] = self.unlocks[o].max(u16::from(*count));
+                    if self.lock.unlock_count(&grant) != Some(self.unlocks[o]) {
+                        self.fail("unlock_count after a restore is not the model's (LK-LIM-1)");
+                    }
+                }
+                let _ = present;
+            }
+            Action::Status {
+                uptime,
+                battery,
+                flags,
+                counters,
+                all_reasons,
+            } => self.status(*uptime, *battery, *flags, counters, *all_reasons),
+        }
+    }
+
+    fn status(
+        &mut self,
+        uptime: u32,
+        battery: u8,
+        flags: u8,
+        counters: &[(u8, u32)],
+        all_reasons: bool,
+    ) {
+        if self.status_budget == 0 {
+            return;
+        }
+        self.status_budget -= 1;
+        let all = Reason::ALL;
+        let mut counters: Vec<(Reason, u32)> = counters
+            .iter()
+            .map(|(r, n)| (all[usize::from(*r) % all.len()], *n))
+            .collect();
+        if all_reasons {
+            counters.extend(all.iter().map(|r| (*r, u32::from(r.code()))));
+        }
+        let input = StatusInput {
+            uptime_s: uptime,
+            battery_pct: Some(battery).filter(|b| *b != u8::MAX),
+            flags: StatusFlags::from_bits_truncate(flags),
+            counters: &counters,
+        };
+        let msg = self.lock.status_message(ms(self.now), &input, &mut self.rng);
+        self.summary.statuses += 1;
+        let v = LockStatusView::parse(&msg)
+            .unwrap_or_else(|r| self.fail(&format!("LockStatus does not parse: {r:?}")));
+        if !keys()
+            .lock_a
+            .public_key()
+            .verify(DS_LOCK_STATUS, v.signed, v.signature)
+        {
+            self.fail("LockStatus signature does not verify (LK-EVT-1)");
+        }
+        let st = self.lock.stats();
+        let f = v.fields;
+        if (f.lock_id, f.timestamp_ms, f.uptime_s) != (LOCK_A, self.now, uptime)
+            || f.sessions as usize != st.sessions
+            || f.revocations as usize != st.revocations
+            || usize::from(f.lockouts) != st.lockouts
+            || f.battery_pct != Some(battery).filter(|b| *b <= 100)
+        {
+            self.fail("LockStatus fields differ from the lock's counts or the input");
+        }
+        let mut want: Vec<(u16, u32)> = Vec::new();
+        for (r, n) in &counters {
+            if *n == 0 {
+                continue;
+            }
+            match want.iter_mut().find(|(c, _)| *c == r.code()) {
+                Some(e) => e.1 = e.1.saturating_add(*n),
+                None => want.push((r.code(), *n)),
+            }
+        }
+        if want.len() <= 32 {
+            want.sort();
+            let got: Vec<(u16, u32)> = f.counters.iter().map(|c| (c.reason, c.count)).collect();
+            if got != want {
+                self.fail("LockStatus counters are not the input's, merged and sorted");
+            }
+        } else if f.counters.len() != 32 {
+            self.fail("LockStatus does not keep 32 counters of more");
         }
     }
 
@@ -837,6 +1149,8 @@ impl Driver {
                 }
                 self.installed[idx] = Some(self.next_generation);
                 self.next_generation += 1;
+                self.unlocks[idx] = 0;
+                self.tombstoned[idx] = false;
             }
             Ok(GrantOutcome::AlreadyInstalled) => {
                 if !exact || !g.authentic || !present[idx] {
@@ -890,13 +1204,21 @@ impl Driver {
                 let now_s = self.now_s();
                 let mut live = false;
                 let mut any = false;
+                let mut removed = Vec::new();
                 for (i, g) in self.p.grants.iter().enumerate() {
                     if g.header.grant_id == f.grant_id && self.installed[i].is_some() {
                         any = true;
                         live |= now_s < g.header.not_after;
                         self.installed[i] = None;
                         self.pending.retain(|p| p.idx != i);
+                        // A remembered revocation keeps the removed session's tombstone.
+                        if o.session_removed && f.expires_at > now_s {
+                            removed.push(i);
+                        }
                     }
+                }
+                for i in removed {
+                    self.tombstoned[i] = true;
                 }
                 if o.session_removed && !any {
                     self.fail("revocation removed a session that was never installed");
@@ -971,6 +1293,13 @@ impl Driver {
                 if !self.armed.insert((session_id, step, attempt)) {
                     self.fail("the same beacon armed twice (LK-ADV-7)");
                 }
+                let max = g.header.max_unlocks;
+                if max != 0 && self.unlocks[idx] >= max {
+                    self.fail("armed a beacon of a session at its unlock limit (LK-LIM-2)");
+                }
+                if self.locked() {
+                    self.fail("armed a beacon of a locked-out guest (LK-LCK-2)");
+                }
                 let generation = self.installed[idx].unwrap_or_default();
                 self.pending.retain(|p| p.idx != idx);
                 self.pending.push(PendingM {
@@ -981,6 +1310,63 @@ impl Driver {
                     attempt,
                     armed_at: self.clock,
                 });
+            }
+            Err(Reason::UnlockLimitReached) => {
+                self.summary.limited += 1;
+                let at_limit = (0..self.p.grants.len()).any(|i| {
+                    let m = self.p.grants[i].header.max_unlocks;
+                    self.installed[i].is_some()
+                        && m != 0
+                        && self.unlocks[i] >= m
+                        && payload.len() == 23
+                        && payload == self.p.grants[i].material.beacon(
+                            Step(u32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]])),
+                            u16::from_be_bytes([payload[13], payload[14]]),
+                        )
+                });
+                if !at_limit {
+                    self.fail("unlock_limit_reached for a beacon of no session at its limit");
+                }
+            }
+            Err(Reason::LockedOut) => {
+                if !self.locked() {
+                    self.fail("locked_out while the guest is not locked out (LK-LCK-2)");
+                }
+                self.summary.refusals += 1;
+            }
+            Err(Reason::SessionRevoked) => {
+                self.summary.tombstoned += 1;
+                let Some(i) = self.beacon_owner(payload) else {
+                    self.fail("session_revoked for a beacon of no prepared session")
+                };
+                if !self.tombstoned[i] || self.installed[i].is_some() {
+                    self.fail("session_revoked for a session not revoked while installed (LK-REV-5)");
+                }
+                let h = self.p.grants[i].header;
+                if self.lock.revoked_beacon_ids(payload)
+                    != Some((h.grant_id, h.session_id, h.guest_id))
+                {
+                    self.fail("revoked_beacon_ids does not name the revoked session");
+                }
+                if rssi < self.cfg.rssi_threshold_dbm || rssi > 20 || company != COMPANY {
+                    self.fail("session_revoked before the RSSI check (LK-REV-5, LK-ADV-4)");
+                }
+            }
+            Err(Reason::UnknownTag) => {
+                // A remembered tombstone of a session whose revocation cannot have left the
+                // list recognises its correct beacon in the window.
+                if let Some(i) = self.beacon_owner(payload)
+                    && self.tombstoned[i]
+                    && self.installed[i].is_none()
+                    && !self.evicted
+                    && self.remembered(&self.p.grants[i].header.grant_id)
+                {
+                    let st = u32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]);
+                    if st.abs_diff(cur.0) <= 1 {
+                        self.fail("a remembered revoked session's beacon was not recognised (LK-REV-5)");
+                    }
+                }
+                self.summary.refusals += 1;
             }
             Ok(BeaconOutcome::AlreadyPending) => {
                 // The pending authentication may have outlived its window (it stays until a
@@ -1059,6 +1445,30 @@ impl Driver {
         // LK-RSP-2: the challenge is consumed whatever the outcome.
         let rec = self.challenges.remove(&conn);
         self.last_response = payload.to_vec();
+        if let (Some(c), Err(r)) = (rec, out) {
+            if matches!(
+                r,
+                Reason::BadResponseMac
+                    | Reason::StepMismatch
+                    | Reason::ClockSkew
+                    | Reason::LateResponse
+                    | Reason::Truncated
+                    | Reason::TrailingBytes
+                    | Reason::UnsupportedVersion
+            ) {
+                self.failed_handshake(c.idx, r);
+            }
+            if r == Reason::LockedOut && !self.locked() {
+                self.fail("a response refused locked_out while not locked out (LK-LCK-2)");
+            }
+            if r == Reason::UnlockLimitReached {
+                self.summary.limited += 1;
+                let m = self.p.grants[c.idx].header.max_unlocks;
+                if m == 0 || self.unlocks[c.idx] < m {
+                    self.fail("a response refused unlock_limit_reached below the limit (LK-LIM-2)");
+                }
+            }
+        }
         match out {
             Ok(u) => {
                 self.summary.unlocks += 1;
@@ -1096,6 +1506,17 @@ impl Driver {
                     != (g.header.session_id, g.header.grant_id, g.header.guest_id)
                 {
                     self.fail("unlock names another session");
+                }
+                if self.locked() {
+                    self.fail("unlock of a locked-out guest (LK-LCK-2)");
+                }
+                let max = g.header.max_unlocks;
+                if max != 0 && self.unlocks[c.idx] >= max {
+                    self.fail("unlock beyond the grant's max_unlocks (LK-LIM-2)");
+                }
+                self.unlocks[c.idx] = self.unlocks[c.idx].saturating_add(1);
+                if (u.unlocks, u.max_unlocks) != (self.unlocks[c.idx], max) {
+                    self.fail("Unlock reports another count or limit (LK-LIM-1)");
                 }
             }
             Err(_) => self.summary.refusals += 1,
@@ -1141,6 +1562,7 @@ pub fn run(data: &[u8]) -> Summary {
     d.check();
     for a in &actions {
         d.apply(a);
+        d.check_notices(matches!(a, Action::Grant { .. }));
         d.check();
     }
     d.summary

@@ -724,6 +724,18 @@ fn bad_response(w: &mut World, f: &Forge, attempt: u16, conn: u64) -> Result<Unl
     w.lock.handle_response(w.now, ConnId(conn), &flip(&r, 19))
 }
 
+/// Five failed handshakes of `f`'s guest, the default threshold: it is locked out until the
+/// instant returned.
+fn lock_out(w: &mut World, f: &Forge) -> UnixMillis {
+    for a in 0..5 {
+        assert!(bad_response(w, f, a, 1).is_err());
+    }
+    match w.lock.poll_notice() {
+        Some(LockNotice::LockoutStarted { until, .. }) => until,
+        other => panic!("no lockout after five failed handshakes: {other:?}"),
+    }
+}
+
 fn other_guests_forge(seed: u8, now: UnixMillis) -> Forge {
     let mut f = Forge::new(seed, now);
     f.header.guest_id = GuestId([0x62; 16]);
@@ -841,13 +853,7 @@ fn lk_lck_2_a_locked_out_guest_is_refused() {
     install(&mut w, &other);
     // A challenge outstanding when the lockout starts.
     let held = forge_challenge(&mut w, &f, 70, 7).expect("challenge");
-    for a in 0..5 {
-        assert!(bad_response(&mut w, &f, a, 1).is_err());
-    }
-    assert!(matches!(
-        w.lock.poll_notice(),
-        Some(LockNotice::LockoutStarted { .. })
-    ));
+    lock_out(&mut w, &f);
     let step = w.now.step();
     // Beacons: the checks up to LK-LIM-2 first, then `locked_out`; nothing arms.
     let b = f.beacon(step, 80);
@@ -880,12 +886,7 @@ fn lk_lck_3_a_lockout_ends_by_itself() {
     let mut w = World::new();
     let f = Forge::new(3, w.now);
     install(&mut w, &f);
-    for a in 0..5 {
-        assert!(bad_response(&mut w, &f, a, 1).is_err());
-    }
-    let Some(LockNotice::LockoutStarted { until, .. }) = w.lock.poll_notice() else {
-        panic!("lockout started");
-    };
+    let until = lock_out(&mut w, &f);
     assert_eq!(until, w.now.plus_ms(900_000));
     // Its end is a timer of poll_timeout: a driver that sleeps until each timer and
     // handles it meets `until` exactly (10 s into a step, never a step boundary).
@@ -1165,14 +1166,7 @@ fn lk_rev_3_revocation_removes_session_at_once() {
     let g = w.grant();
     let b = w.beacon();
     w.hear(&b).expect("armed");
-    let rev = w
-        .issuer
-        .revoke_grant(w.now, g.grant_id, &mut w.rng)
-        .expect("revocation");
-    let out = w
-        .lock
-        .handle_message(w.now, &rev.payload, &mut w.rng)
-        .expect("applied");
+    let out = w.revoke(g.grant_id);
     assert!(matches!(out, MessageOutcome::Revocation(r) if r.session_removed));
     assert!(!w.lock.has_session(&g.session_id));
     assert_eq!(w.lock.stats().pending, 0);
@@ -1296,13 +1290,7 @@ fn lk_rev_5_beacons_of_a_revoked_session_are_recognised() {
     let g = w.grant();
     let b = w.beacon();
     w.hear(&b).expect("armed");
-    let rev = w
-        .issuer
-        .revoke_grant(w.now, g.grant_id, &mut w.rng)
-        .expect("revocation");
-    w.lock
-        .handle_message(w.now, &rev.payload, &mut w.rng)
-        .expect("applied");
+    w.revoke(g.grant_id);
     assert_eq!(w.lock.stats().tombstones, 1);
     // RSSI and CMAC (under the revoked session's K_adv) come first.
     assert_eq!(
@@ -2346,6 +2334,27 @@ fn lk_cry_3_debug_output_has_no_secrets() {
     // The enrollment key is 0x5A repeated: neither its hex nor its decimal bytes appear.
     assert!(!dump.contains("5a5a5a"));
     assert!(!dump.contains("90, 90, 90"));
+}
+
+/// LK-CRY-3 for what LK-REV-5 keeps: a tombstone's K_tag and K_adv appear nowhere in the
+/// lock's Debug output.
+#[test]
+fn lk_cry_3_a_tombstone_prints_no_key() {
+    let mut w = World::new();
+    let f = Forge::new(0x77, w.now);
+    install(&mut w, &f);
+    w.lock
+        .handle_revocation(w.now, &f.revocation(&mut w.rng, w.now.secs()))
+        .expect("applied");
+    assert_eq!(w.lock.stats().tombstones, 1);
+    let keys = latchkey::crypto::derive_session_keys(&f.k_s, &LOCK_A, &f.header.session_id);
+    let dump = format!("{:?}", w.lock);
+    assert!(dump.contains("TagKey(<redacted>)"), "{dump}");
+    for secret in [&keys.tag[..], &keys.adv[..]] {
+        assert!(!dump.contains(&hex::encode(&secret[..4])));
+        let decimal = format!("{:?}", &secret[..3]);
+        assert!(!dump.contains(decimal.trim_matches(|c| c == '[' || c == ']')));
+    }
 }
 
 #[test]

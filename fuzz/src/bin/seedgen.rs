@@ -54,7 +54,12 @@ impl Out {
         self.put(kind, bytes);
         if matches!(
             kind,
-            "lock_grant" | "revocation" | "guest_grant" | "grant_request" | "lock_event"
+            "lock_grant"
+                | "revocation"
+                | "guest_grant"
+                | "grant_request"
+                | "lock_event"
+                | "lock_status"
         ) {
             self.put("message_type", bytes);
         }
@@ -72,6 +77,7 @@ fn mqtt_kind(b: &[u8]) -> Option<&'static str> {
         MessageType::GuestGrant => "guest_grant",
         MessageType::GrantRequest => "grant_request",
         MessageType::LockEvent => "lock_event",
+        MessageType::LockStatus => "lock_status",
     })
 }
 
@@ -107,7 +113,7 @@ fn from_vectors(out: &mut Out, dir: &Path) {
                                 ("guest", "grant") => Some("guest_grant"),
                                 ("guest", "challenge") => Some("challenge"),
                                 ("issuer", "request") => Some("grant_request"),
-                                ("issuer", "event") => Some("lock_event"),
+                                ("issuer", "lock_message" | "event") => mqtt_kind(&p),
                                 _ => mqtt_kind(&p),
                             };
                             if let Some(k) = kind {
@@ -190,6 +196,12 @@ fn lock_seeds(out: &mut Out) {
         window: 1,
         skew: 1,
         rssi: 0,
+        lockout: 0,
+    };
+    // Lockout after one failed handshake, for 10 s (LK-LCK-1..3).
+    let lockout_setup = Setup {
+        lockout: 1,
+        ..setup(1)
     };
     let grant = |which: u8| A::Grant {
         which,
@@ -290,6 +302,58 @@ fn lock_seeds(out: &mut Out) {
     seeds.push((setup(0), many, "armed"));
     // The refused grants.
     seeds.push((setup(0), (7..14).map(grant).collect(), "refused"));
+    // A failed handshake locks the guest out: its beacons are refused, then the lockout
+    // ends at its timer and the guest unlocks (LK-LCK-1..3).
+    let mut lockout = unlock.clone();
+    lockout.extend([
+        beacon(0, 8),
+        select(1, 0, 8),
+        respond(1, How::WrongStep),
+        beacon(0, 9),
+        A::Advance(Delta::Ms(9_000)),
+        A::TimeoutAtPoll,
+        A::TimeoutAtPoll,
+        beacon(0, 10),
+        select(1, 0, 10),
+        respond(1, How::Correct),
+    ]);
+    seeds.push((lockout_setup, lockout, "lockout"));
+    // Grant 1 may unlock once: after its unlock, its beacons are refused (LK-LIM-2).
+    seeds.push((
+        setup(1),
+        vec![
+            grant(1),
+            beacon(1, 1),
+            select(0, 1, 1),
+            respond(0, How::Correct),
+            A::RestoreCount {
+                session: 1,
+                count: 1,
+            },
+            beacon(1, 2),
+        ],
+        "limited",
+    ));
+    // A revoked session's beacon is recognised by its tombstone (LK-REV-5); a status report.
+    seeds.push((
+        setup(1),
+        vec![
+            grant(0),
+            beacon(0, 1),
+            revoke(0),
+            beacon(0, 2),
+            A::Advance(Delta::Steps(1)),
+            beacon(0, 3),
+            A::Status {
+                uptime: 100,
+                battery: 80,
+                flags: 5,
+                counters: [(3, 10), (9, 1), (3, 2)],
+                all_reasons: true,
+            },
+        ],
+        "tombstoned",
+    ));
     for (s, actions, goal) in seeds {
         let bytes = lock_sm::encode(&s, &actions);
         let (s2, a2) = lock_sm::decode(&bytes).expect("decodes");
@@ -303,6 +367,9 @@ fn lock_seeds(out: &mut Out) {
             "unlock" => sum.unlocks > 0,
             "revoked" => sum.revoked > 0,
             "armed" => sum.armed > 0,
+            "lockout" => sum.lockouts > 0 && sum.unlocks > 1,
+            "limited" => sum.limited > 0,
+            "tombstoned" => sum.tombstoned > 1 && sum.statuses > 0,
             _ => sum.refusals > 0,
         };
         assert!(reached, "lock_sm seed for {goal} reached only {sum:?}");
@@ -310,8 +377,8 @@ fn lock_seeds(out: &mut Out) {
     }
 }
 
-/// Inputs that reproduce findings: written to `regressions/lock_sm/`, not to the corpus,
-/// and not run here (they fail until the finding is fixed).
+/// Inputs that reproduce findings: written to `regressions/lock_sm/`, not to the corpus
+/// (`run-all` replays them; the finding is fixed, so they must pass).
 fn lock_regressions(dir: &Path) {
     use lock_sm::{Action as A, How, Setup};
     let setup = Setup {
@@ -323,6 +390,7 @@ fn lock_regressions(dir: &Path) {
         window: 1,
         skew: 1,
         rssi: 0,
+        lockout: 0,
     };
     let grant = A::Grant {
         which: 0,
@@ -370,10 +438,12 @@ fn lock_regressions(dir: &Path) {
     });
     let bytes = lock_sm::encode(&setup, &actions);
     assert_eq!(lock_sm::decode(&bytes), Some((setup, actions)));
+    let sum = lock_sm::run(&bytes);
+    assert_eq!(sum.unlocks, 0, "the regression unlocks again: {sum:?}");
     let d = dir.join("lock_sm");
     fs::create_dir_all(&d).expect("create regressions dir");
     fs::write(
-        d.join("challenge-survives-revocation-eviction-reinstall.open"),
+        d.join("challenge-survives-revocation-eviction-reinstall"),
         bytes,
     )
     .expect("write regression");
@@ -469,6 +539,9 @@ fn issuer_seeds(out: &mut Out) {
         validity: 1,
         backdate: 1,
         live: 1,
+        rate: 2,
+        policy: 0,
+        events: 1,
     };
     let req = |guest: u8, lock: u8, rid: u8| A::Request {
         guest,
@@ -520,7 +593,46 @@ fn issuer_seeds(out: &mut Out) {
             },
         ],
     ];
-    for actions in seeds {
+    let event = |which: u8| A::Event {
+        which,
+        topic: 0,
+        mutation: Mutation::None,
+    };
+    // Lock messages: accepted, replayed, a status, stale and future ones, and the cache of
+    // lock A filled past its capacity (LK-EVT-3, LK-EVT-4).
+    let mut messages = vec![req(0, 0, 1), event(0), event(0), event(24), event(24)];
+    messages.extend((1..20).map(event));
+    messages.extend([event(0), event(26), event(27), A::Timeout]);
+    let mut seeds: Vec<(Setup, Vec<A>, &str)> = seeds
+        .into_iter()
+        .map(|a| (setup.clone(), a, "granted"))
+        .collect();
+    seeds.push((
+        Setup {
+            events: 0,
+            ..setup.clone()
+        },
+        messages,
+        "events",
+    ));
+    // A burst of 1 an hour: the second request is rate-limited (LK-ISS-11); guest 0's
+    // access ends at T0 + 100 s (LK-ISS-12).
+    seeds.push((
+        Setup {
+            rate: 0,
+            policy: 1,
+            ..setup.clone()
+        },
+        vec![
+            req(0, 0, 1),
+            req(0, 0, 2),
+            A::Advance(Delta::Minutes(2)),
+            req(0, 0, 3),
+            A::Timeout,
+        ],
+        "limits",
+    ));
+    for (setup, actions, goal) in seeds {
         let bytes = issuer_sm::encode(&setup, &actions);
         let (s2, a2) = issuer_sm::decode(&bytes).expect("decodes");
         assert_eq!(
@@ -529,10 +641,12 @@ fn issuer_seeds(out: &mut Out) {
             "issuer_sm seed does not round-trip"
         );
         let sum = issuer_sm::run(&bytes);
-        assert!(
-            sum.granted > 0 && sum.refused > 0,
-            "issuer_sm seed: {sum:?}"
-        );
+        let reached = match goal {
+            "events" => sum.events > 20 && sum.old_events > 2,
+            "limits" => sum.granted > 0 && sum.rate_limited > 0 && sum.policy_refused > 0,
+            _ => sum.granted > 0 && sum.refused > 0,
+        };
+        assert!(reached, "issuer_sm seed for {goal}: {sum:?}");
         out.put("issuer_sm", &bytes);
     }
 }

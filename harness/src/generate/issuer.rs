@@ -405,10 +405,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
             EventKind::Rejection,
             Some(Reason::BadBeaconMac),
         );
-        i.rec.step(
-            i.t,
-            json!({"type": "lock_message", "topic_lock": LOCK_A.to_string(), "payload": hexs(&ev)}),
-        );
+        i.lock_message(LOCK_A, &ev);
         out.push(i.case(
             "issuer-evt-valid",
             "A signed rejection event from lock A on lock A's topic.",
@@ -419,7 +416,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
     {
         let mut i = I::new(k, none.clone());
         let ev = event(k, &mut i.rng, i.t, EventKind::Unlock, None);
-        i.rec.step(i.t, json!({"type": "lock_message", "topic_lock": LOCK_A.to_string(), "payload": hexs(&flip(&ev, 44))}));
+        i.lock_message(LOCK_A, &flip(&ev, 44));
         out.push(i.case(
             "issuer-evt-1-bad-signature",
             "An event whose reason was changed after signing.",
@@ -430,10 +427,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
     {
         let mut i = I::new(k, none.clone());
         let ev = event(k, &mut i.rng, i.t, EventKind::Unlock, None);
-        i.rec.step(
-            i.t,
-            json!({"type": "lock_message", "topic_lock": LOCK_B.to_string(), "payload": hexs(&ev)}),
-        );
+        i.lock_message(LOCK_B, &ev);
         out.push(i.case(
             "issuer-evt-2-topic-mismatch",
             "Lock A's event published on lock B's topic.",
@@ -445,10 +439,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         let mut i = I::new(k, none.clone());
         let mut ev = event(k, &mut i.rng, i.t, EventKind::Unlock, None);
         ev[42] = 9;
-        i.rec.step(
-            i.t,
-            json!({"type": "lock_message", "topic_lock": LOCK_A.to_string(), "payload": hexs(&ev)}),
-        );
+        i.lock_message(LOCK_A, &ev);
         out.push(i.case(
             "issuer-frm-4-event-kind",
             "An event kind of 9 is out of range.",

@@ -210,6 +210,18 @@ impl<'k> L<'k> {
     }
 }
 
+/// A lock with the `tunables` of the lockout cases whose guest 1 (forged session 1) has just
+/// failed `failures` handshakes (attempts 1, 2, … on connection 1).
+fn failing<'k>(k: &'k Keys, tunables: &Value, failures: u16) -> (L<'k>, Forge) {
+    let mut l = L::new(k, tunables.clone());
+    let f = Forge::new(1, l.t);
+    l.install_forge(&f);
+    for attempt in 1..=failures {
+        l.forge_fail(&f, attempt, 1);
+    }
+    (l, f)
+}
+
 /// Every lock scenario.
 pub fn cases(k: &Keys) -> Vec<Case> {
     let mut out = Vec::new();
@@ -1324,11 +1336,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
     // ---- lockout (LK-LCK-1..3): threshold 2, window and duration 60 s
     let lockout = json!({"lockout_threshold": 2, "lockout_window_s": 60, "lockout_duration_s": 60});
     {
-        let mut l = L::new(k, lockout.clone());
-        let f = Forge::new(1, l.t);
-        l.install_forge(&f);
-        l.forge_fail(&f, 1, 1);
-        l.forge_fail(&f, 2, 1);
+        let (l, _) = failing(k, &lockout, 2);
         out.push(l.case(
             "lock-lck-1-lockout",
             "The second failed handshake in the window locks the guest out; the lock reports it.",
@@ -1337,10 +1345,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         ));
     }
     {
-        let mut l = L::new(k, lockout.clone());
-        let f = Forge::new(1, l.t);
-        l.install_forge(&f);
-        l.forge_fail(&f, 1, 1);
+        let (mut l, f) = failing(k, &lockout, 1);
         l.at(60_001);
         l.forge_fail(&f, 2, 1);
         l.forge_unlock(&f, 3, 1);
@@ -1352,10 +1357,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         ));
     }
     {
-        let mut l = L::new(k, lockout.clone());
-        let f = Forge::new(1, l.t);
-        l.install_forge(&f);
-        l.forge_fail(&f, 1, 1);
+        let (mut l, f) = failing(k, &lockout, 1);
         // No challenge on the connection: nothing consumed, not a failed handshake.
         l.respond_raw(1, &[0u8; 20]);
         l.respond_raw(1, &[0u8; 20]);
@@ -1368,10 +1370,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         ));
     }
     {
-        let mut l = L::new(k, lockout.clone());
-        let f = Forge::new(1, l.t);
-        l.install_forge(&f);
-        l.forge_fail(&f, 1, 1);
+        let (mut l, f) = failing(k, &lockout, 1);
         l.hear(&f.beacon(l.t, 9));
         l.select_raw(2, &f.select(l.t, 9));
         l.respond_raw(2, &[0u8; 19]);
@@ -1383,11 +1382,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         ));
     }
     {
-        let mut l = L::new(k, lockout.clone());
-        let f = Forge::new(1, l.t);
-        l.install_forge(&f);
-        l.forge_fail(&f, 1, 1);
-        l.forge_fail(&f, 2, 1);
+        let (mut l, f) = failing(k, &lockout, 2);
         l.hear(&f.beacon(l.t, 3));
         out.push(l.case(
             "lock-lck-2-beacon",
@@ -1431,11 +1426,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         ));
     }
     {
-        let mut l = L::new(k, lockout.clone());
-        let f = Forge::new(1, l.t);
-        l.install_forge(&f);
-        l.forge_fail(&f, 1, 1);
-        l.forge_fail(&f, 2, 1);
+        let (mut l, f) = failing(k, &lockout, 2);
         l.at(59_999);
         l.feed(json!({"type": "timeout"}));
         l.hear(&f.beacon(l.t, 3));
@@ -1447,11 +1438,7 @@ pub fn cases(k: &Keys) -> Vec<Case> {
         ));
     }
     {
-        let mut l = L::new(k, lockout.clone());
-        let f = Forge::new(1, l.t);
-        l.install_forge(&f);
-        l.forge_fail(&f, 1, 1);
-        l.forge_fail(&f, 2, 1);
+        let (mut l, f) = failing(k, &lockout, 2);
         l.at(60_000);
         l.feed(json!({"type": "timeout"}));
         l.forge_unlock(&f, 3, 1);

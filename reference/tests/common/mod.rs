@@ -109,6 +109,17 @@ impl World {
         self.lock.handle_beacon(self.now, 0xFFFF, beacon, RSSI_NEAR)
     }
 
+    /// The issuer revokes `grant` and the lock applies the Revocation.
+    pub fn revoke(&mut self, grant: latchkey::GrantId) -> latchkey::lock::MessageOutcome {
+        let rev = self
+            .issuer
+            .revoke_grant(self.now, grant, &mut self.rng)
+            .expect("revocation");
+        self.lock
+            .handle_message(self.now, &rev.payload, &mut self.rng)
+            .expect("applied")
+    }
+
     /// Select + challenge; returns the challenge bytes.
     pub fn challenge(&mut self) -> Result<[u8; 33], Reason> {
         let sel = self.guest.select(self.now)?;
