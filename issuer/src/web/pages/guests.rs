@@ -19,8 +19,8 @@ use crate::web::backend::{AdminBackend, BackendError};
 use crate::web::csrf::AuthedForm;
 use crate::web::form::{self, FieldErrors, Fields};
 use crate::web::layout::{
-    age, csrf_field, error_lines, error_page, field_error, html_response, list_page, notice,
-    notice_text, page, pager, see_other, short_id, table_head,
+    age, csrf_field, error_lines, error_page, field_error, html_response, list_page, lock_time,
+    notice, notice_text, page, pager, see_other, short_id, table_head, zones,
 };
 use crate::web::model::{
     AccessSpec, EnrollGuest, Enrollment, GrantQuery, GrantState, GuestQuery, GuestView, LockView,
@@ -251,13 +251,13 @@ fn access_fields(
     }
 }
 
-fn describe_access(spec: &AccessSpec) -> Markup {
+fn describe_access(spec: &AccessSpec, zone: Option<&str>) -> Markup {
     html! {
         @match (spec.valid_from_s, spec.valid_until_s) {
             (None, None) => "always",
-            (Some(f), None) => { "from " (format_utc(f * 1000)) },
-            (None, Some(u)) => { "until " (format_utc(u * 1000)) },
-            (Some(f), Some(u)) => { (format_utc(f * 1000)) " – " (format_utc(u * 1000)) },
+            (Some(f), None) => { "from " (lock_time(f * 1000, zone)) },
+            (None, Some(u)) => { "until " (lock_time(u * 1000, zone)) },
+            (Some(f), Some(u)) => { (lock_time(f * 1000, zone)) " – " (lock_time(u * 1000, zone)) },
         }
     }
 }
@@ -437,6 +437,7 @@ async fn guest_page<B: AdminBackend>(
         ));
     };
     let locks = backend(app.backend.list_locks().await)?;
+    let zones = zones(&locks);
     let grant_query = GrantQuery {
         state: GrantState::Live,
         now_ms: now,
@@ -483,7 +484,7 @@ async fn guest_page<B: AdminBackend>(
                         tr {
                             td { (a.lock_name) " " (short_id(&a.lock_id)) }
                             td { (a.spec.role.name()) }
-                            td { (describe_access(&a.spec)) }
+                            td { (describe_access(&a.spec, zones.get(&a.lock_id).map(String::as_str))) }
                             td { (a.spec.schedule.as_deref().unwrap_or("any time")) }
                             td { @match a.spec.max_unlocks { Some(n) => (n), None => "no limit" } }
                             td.actions {
@@ -521,7 +522,7 @@ async fn guest_page<B: AdminBackend>(
             }
         }
         h2 { "Live grants" }
-        (super::grants::grants_table(session, &grants.items, now))
+        (super::grants::grants_table(session, &grants.items, now, &zones))
         p { a href=(link("/grants", &[("guest", id.clone()), ("state", "all".into())])) { "All grants of this guest →" } " "
             a href=(link("/audit", &[("guest", id.clone())])) { "Audit records →" } }
         @if !revoked {
