@@ -9,10 +9,10 @@
 
 mod support;
 
-use latchkey::{Guest, GuestConfig, topics};
+use latchkey::{Guest, GuestConfig, LockId, topics};
 use latchkey_guest::EnrollmentBundle;
 use latchkey_issuer::IssuerEvent;
-use latchkey_transport::mqtt::QoS;
+use latchkey_transport::mqtt::{MqttClient, QoS};
 use support::mosquitto::Mode;
 use support::{Env, wait_event, wait_stats};
 
@@ -24,6 +24,24 @@ fn core_guest(bundle: &EnrollmentBundle) -> Guest {
         bundle.enrollment_key().clone(),
     ))
     .unwrap()
+}
+
+/// Publishes a fresh, sealed request of the bundle's guest for `lock` on its own topic;
+/// returns the core guest that made it (to open the answer).
+async fn send_request(client: &MqttClient, bundle: &EnrollmentBundle, lock: LockId) -> Guest {
+    let mut core = core_guest(bundle);
+    let mut rng = latchkey_guest::os_seeded().unwrap();
+    let frame = core.request_grant(latchkey_guest::clock::system_now(), lock, 60, &mut rng);
+    client
+        .publish(
+            &topics::requests(P, &bundle.guest_id()),
+            frame.to_vec(),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await
+        .unwrap();
+    core
 }
 
 /// A guest subscribed to `latchkey/v1/locks/#` (and everything else) receives its own
@@ -58,24 +76,8 @@ async fn guest_cannot_read_lock_topics() {
     // A real, sealed request from the spy: the issuer publishes a LockGrant to the lock
     // and then (same connection, so in order) the GuestGrant to the spy.
     let mut events = site.issuer().unwrap().subscribe();
-    let mut core = core_guest(&bundle);
-    let mut rng = latchkey_guest::os_seeded().unwrap();
     let before = lockd.stats().grants_installed;
-    let frame = core.request_grant(
-        latchkey_guest::clock::system_now(),
-        lock.lock_id,
-        60,
-        &mut rng,
-    );
-    client
-        .publish(
-            &topics::requests(P, &spy.guest_id),
-            frame.to_vec(),
-            QoS::AtLeastOnce,
-            false,
-        )
-        .await
-        .unwrap();
+    let mut core = send_request(&client, &bundle, lock.lock_id).await;
 
     let first = tokio::time::timeout(support::WAIT, rx.recv())
         .await
@@ -254,23 +256,7 @@ async fn alerts_are_readable_by_the_monitor_identity_only() {
     // Control: a valid request after the alert; the issuer publishes the LockGrant and the
     // GuestGrant after it on the same connection, so anything the broker let through to
     // the guest or the lock would have arrived first.
-    let mut core = core_guest(&bundle);
-    let mut rng = latchkey_guest::os_seeded().unwrap();
-    let frame = core.request_grant(
-        latchkey_guest::clock::system_now(),
-        lock.lock_id,
-        60,
-        &mut rng,
-    );
-    guest
-        .publish(
-            &topics::requests(P, &spy.guest_id),
-            frame.to_vec(),
-            QoS::AtLeastOnce,
-            false,
-        )
-        .await
-        .unwrap();
+    send_request(&guest, &bundle, lock.lock_id).await;
     for (who, rx, own) in [
         (
             "guest",

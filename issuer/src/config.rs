@@ -887,6 +887,12 @@ mod tests {
         let o = resolve_run("s".into(), &file, &RunOverrides::default()).unwrap();
         assert!(matches!(o.broker, BrokerChoice::External(_)));
         assert_eq!(o.request_window_s, 60);
+        assert_eq!(o.event_window_s, c::EVENT_WINDOW_S.default);
+        assert_eq!(o.anomaly.map(|a| a.warmup_days), Some(60));
+        let web = o.web.unwrap();
+        assert_eq!(web.config.listen, crate::web::DEFAULT_WEB_LISTEN);
+        // The bundles the web hands out name the broker locks and guests use.
+        assert_eq!(web.public_broker_url, "mqtts://broker.example.org:8883");
     }
 
     #[test]

@@ -60,7 +60,7 @@ async fn http(
     method: &str,
     path: &str,
     cookie: &str,
-    form: Option<&str>,
+    form: Option<String>,
 ) -> Reply {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut req = Request::builder()
@@ -73,7 +73,7 @@ async fn http(
             .header("origin", format!("http://{addr}"))
             .header("sec-fetch-site", "same-origin");
     }
-    let body = Full::new(Bytes::from(form.unwrap_or("").to_owned()));
+    let body = Full::new(Bytes::from(form.unwrap_or_default()));
     let resp = client.request(req.body(body).unwrap()).await.unwrap();
     let status = resp.status().as_u16();
     let cookies = resp
@@ -107,7 +107,7 @@ async fn try_login(addr: SocketAddr, password: &str) -> Reply {
         ("user", OPERATOR),
         ("password", password),
     ]);
-    http(addr, "POST", "/login", &cookie, Some(&body)).await
+    http(addr, "POST", "/login", &cookie, Some(body)).await
 }
 
 fn cli(state: &Path, args: &[&str]) -> String {
@@ -196,14 +196,17 @@ async fn an_operator_added_by_the_cli_logs_in_and_revokes_a_grant_through_the_da
     let grants = http(addr, "GET", "/grants", &session, None).await;
     assert!(grants.body.contains(&format!("/grants/{grant_id}/revoke")));
     let csrf = grants.hidden("csrf");
-    let revoked = http(
-        addr,
-        "POST",
-        &format!("/grants/{grant_id}/revoke"),
-        &session,
-        Some(&form(&[("csrf", &csrf)])),
-    )
-    .await;
+    let revoke_path = format!("/grants/{grant_id}/revoke");
+    let revoke = || {
+        http(
+            addr,
+            "POST",
+            &revoke_path,
+            &session,
+            Some(form(&[("csrf", &csrf)])),
+        )
+    };
+    let revoked = revoke().await;
     assert_eq!(revoked.status, 303, "{}", revoked.body);
     expect_event(&mut r.events, "the revocation", |e| {
         matches!(e, IssuerEvent::GrantRevoked { grant_id: g, .. } if *g == grant_id).then_some(())
@@ -219,14 +222,7 @@ async fn an_operator_added_by_the_cli_logs_in_and_revokes_a_grant_through_the_da
         RevocationView::parse(&rev.payload).unwrap().fields.grant_id,
         grant_id
     );
-    let again = http(
-        addr,
-        "POST",
-        &format!("/grants/{grant_id}/revoke"),
-        &session,
-        Some(&form(&[("csrf", &csrf)])),
-    )
-    .await;
+    let again = revoke().await;
     assert_eq!(again.status, 409, "no longer live");
     r.issuer.shutdown().await;
 

@@ -340,30 +340,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::guests::tests::lock;
-    use crate::store::{NewGuest, testing};
-    use latchkey::crypto::EnrollmentKey;
+    use crate::store::grants::tests::setup;
+    use crate::store::testing;
 
     #[test]
     fn rules_are_checked_by_the_policy_before_they_are_written() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = testing::open(dir.path());
-        let l = lock(&mut s, 1);
-        let g = GuestId([2; 16]);
-        s.enroll_guest(
-            &NewGuest {
-                guest_id: g,
-                name: String::new(),
-                key: EnrollmentKey::from_bytes([3; 32]),
-                locks: vec![l],
-                access: AccessChange::default(),
-            },
-            false,
-            0,
-            "test",
-            || Ok(()),
-        )
-        .unwrap();
+        let (l, g) = setup(&mut s);
         let rule = s.access_rule(&g, &l).unwrap().unwrap();
         assert_eq!(rule.rule.role(), DEFAULT_ROLE, "a new rule without a role");
 

@@ -687,21 +687,21 @@ fn revoke_in(
     Ok(true)
 }
 
-/// The audit kind of a lock event.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::guests::tests::lock;
     use crate::store::{AccessChange, NewGuest, testing};
+    use latchkey::EventId;
+    use latchkey::crypto::EnrollmentKey;
 
     const WINDOW: AccountingWindow = AccountingWindow {
         max_clock_skew_s: 0,
         event_window_s: 100,
     };
-    use latchkey::EventId;
-    use latchkey::crypto::EnrollmentKey;
 
-    fn setup(s: &mut Store) -> (LockId, GuestId) {
+    /// A lock and a guest with an access rule there (the default role, no limit).
+    pub(crate) fn setup(s: &mut Store) -> (LockId, GuestId) {
         let l = lock(s, 1);
         let g = GuestId([2; 16]);
         s.enroll_guest(
