@@ -172,3 +172,49 @@ async fn the_replay_cache_survives_a_restart() {
     assert_eq!(refused_with(&p, Reason::EventReplay), 1);
     assert_eq!(store(&p.state()).grant(&grant).unwrap().unwrap().unlocks, 1);
 }
+
+#[tokio::test]
+async fn every_accepted_event_kind_is_recorded_with_its_grants_guest() {
+    let p = Provisioned::new();
+    let mut r = Running::start(&p).await;
+    let (grant, session) = grant(&mut r.lock, &mut r.guest).await;
+    let kinds = [
+        (EventKind::Unlock, None),
+        (EventKind::Rejection, Some(Reason::BadResponseMac)),
+        (EventKind::GrantInstalled, None),
+        (EventKind::Lockout, Some(Reason::BadResponseMac)),
+        (EventKind::LockoutEnded, None),
+        (EventKind::RevocationApplied, None),
+    ];
+    let topic = topics::lock_events(PREFIX, &p.lock_id);
+    let mut alerts = r.issuer.subscribe();
+    for (kind, reason) in kinds {
+        let ev = r
+            .lock
+            .lock
+            .signed_event(now(), kind, reason, grant, session, &mut r.lock.rng);
+        r.lock.peer.publish(&topic, &ev).await;
+        assert_eq!(verdict(&mut r.events).await, Ok(kind));
+    }
+    // A lockout is always worth an alert.
+    let alert = expect_event(&mut alerts, "the lockout alert", |e| match e {
+        IssuerEvent::Alert(a) => Some(a.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(alert.kind, latchkey_issuer::anomaly::AlertKind::Lockout);
+    r.issuer.shutdown().await;
+
+    let rows = lock_rows(&p);
+    for (kind, reason) in kinds {
+        let row = rows
+            .iter()
+            .find(|r| r.entry.kind == kind.name())
+            .unwrap_or_else(|| panic!("no {} row in {rows:?}", kind.name()));
+        assert_eq!(row.entry.guest_id, Some(p.guest_id), "{}", kind.name());
+        assert_eq!(row.entry.grant_id, Some(grant));
+        assert_eq!(row.entry.reason.as_deref(), reason.map(Reason::name));
+    }
+    let l = store(&p.state()).lock(&p.lock_id).unwrap().unwrap();
+    assert!(l.lock_time_high_water_ms.is_some() && l.last_seen_ms.is_some());
+}

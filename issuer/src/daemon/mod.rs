@@ -744,7 +744,7 @@ impl Daemon {
                     "grant request refused"
                 );
                 // The topic's guest: the broker's ACL ties it to the sender.
-                self.audit(
+                let entry = self.audit(
                     NewAudit::new(now.0, AuditSource::Issuer, kinds::REQUEST_REFUSED)
                         .guest(topic_guest)
                         .reason(reason)
@@ -754,6 +754,7 @@ impl Daemon {
                     guest_id: topic_guest,
                     reason,
                 });
+                self.score(&entry);
             }
         }
     }
@@ -763,8 +764,8 @@ impl Daemon {
         let now = time::now();
         match self.issuer.handle_lock_message(now, lock, payload) {
             Ok(LockReport::Status(st)) => {
-                match self.store.record_lock_status(&st, now.0) {
-                    Ok(Some(entry)) => self.score(&entry),
+                let entry = match self.store.record_lock_status(&st, now.0) {
+                    Ok(Some(entry)) => Some(entry),
                     Ok(None) => {
                         self.counters.events_duplicate += 1;
                         debug!(lock = %lock, status = %st.status_id, "lock status recorded before; ignored");
@@ -772,8 +773,9 @@ impl Daemon {
                     }
                     Err(e) => {
                         error!(lock = %lock, status = %st.status_id, error = %e, "cannot record the lock status");
+                        None
                     }
-                }
+                };
                 self.counters.events_verified += 1;
                 info!(
                     lock = %st.lock_id, status = %st.status_id, lock_time_ms = st.timestamp_ms,
@@ -782,31 +784,36 @@ impl Daemon {
                     "lock status"
                 );
                 self.emit(IssuerEvent::LockStatus(st));
+                // Scored after it is announced: its alerts follow it.
+                if let Some(entry) = entry {
+                    self.score(&entry);
+                }
             }
             Ok(LockReport::Event(ev)) => {
                 // The audit trail also knows the event id (the core's replay cache is
                 // restored from it after a restart).
-                match self.store.record_lock_event(&ev, now.0) {
+                let written = match self.store.record_lock_event(&ev, now.0) {
                     Ok(effect) if !effect.new => {
                         self.counters.events_duplicate += 1;
                         debug!(lock = %lock, event = %ev.event_id, "lock event recorded before; ignored");
                         return;
                     }
-                    Ok(effect) => {
-                        for entry in &effect.audit {
-                            self.score(entry);
-                        }
-                    }
+                    Ok(effect) => effect.audit,
                     Err(e) => {
                         error!(lock = %lock, event = %ev.event_id, error = %e, "cannot record the lock event");
+                        Vec::new()
                     }
-                }
+                };
                 self.counters.events_verified += 1;
                 self.log_event(&ev);
                 if ev.kind == EventKind::RevocationApplied {
                     self.confirm_revocation(lock, ev.grant_id);
                 }
                 self.emit(IssuerEvent::LockEvent(ev));
+                // Scored after it is announced: its alerts follow it.
+                for entry in &written {
+                    self.score(entry);
+                }
             }
             Err(reason) => {
                 *self
@@ -821,6 +828,7 @@ impl Daemon {
                 );
                 // Recorded as a refusal, never as the message it claims to be (a replay or
                 // a QoS 1 redelivery included: LK-EVT-4 already recorded the first copy).
+                // Not scored: the engine sees what happened, not what was claimed.
                 self.audit(
                     NewAudit::new(now.0, AuditSource::Issuer, kinds::LOCK_MESSAGE_REFUSED)
                         .lock(lock)
@@ -865,12 +873,12 @@ impl Daemon {
         }
     }
 
-    /// Appends an entry to the audit trail and scores it.
-    fn audit(&mut self, entry: NewAudit) {
+    /// Appends an entry to the audit trail; returns it, to be scored once its event is out.
+    fn audit(&mut self, entry: NewAudit) -> NewAudit {
         if let Err(e) = self.store.append_audit(&entry) {
             error!(kind = %entry.kind, error = %e, "cannot append to the audit trail");
         }
-        self.score(&entry);
+        entry
     }
 
     /// Feeds an audit entry just written to the anomaly engine; each new alert is stored,
