@@ -15,7 +15,7 @@ use latchkey::{Guest, GuestConfig, GuestId, LockId, topics};
 use latchkey_guest::{EnrollmentBundle, GuestOptions, Guestd};
 use latchkey_issuer::{
     AddLockOptions, BrokerChoice, EnrollGuestOptions, IssuerOptions, Issuerd, IssuerdHandle,
-    KeygenOptions,
+    KeygenOptions, WebOptions,
 };
 use latchkey_lock::{ConfigOverrides, LoadedLockConfig, LockOptions, Lockd, LockdHandle};
 use latchkey_transport::mqtt::{
@@ -133,6 +133,7 @@ pub struct Site {
     issuer_tweak: Arc<dyn Fn(&mut IssuerOptions) + Send + Sync>,
     issuer_fingerprint: String,
     counter: u32,
+    admin_web: bool,
 }
 
 impl fmt::Debug for Site {
@@ -165,6 +166,7 @@ impl Site {
             issuer_tweak: Arc::new(|_| {}),
             issuer_fingerprint: key.fingerprint,
             counter: 0,
+            admin_web: false,
         })
     }
 
@@ -176,6 +178,19 @@ impl Site {
     /// Changes the issuer's options before every (re)start, e.g. shorter retry intervals.
     pub fn tweak_issuer(&mut self, f: impl Fn(&mut IssuerOptions) + Send + Sync + 'static) {
         self.issuer_tweak = Arc::new(f);
+    }
+
+    /// Serves the admin web from the issuer (on 127.0.0.1, a free port; see
+    /// [`Site::admin_web_url`]) at its next start; its enrollment bundles name this site's
+    /// broker.
+    pub fn serve_admin_web(&mut self) {
+        self.admin_web = true;
+    }
+
+    /// The admin web's base URL (`http://127.0.0.1:PORT`), while the issuer serves it.
+    pub fn admin_web_url(&self) -> Option<String> {
+        let addr = self.issuer.as_ref()?.web_addr()?;
+        Some(format!("http://{addr}"))
     }
 
     /// The temporary directory holding everything.
@@ -205,6 +220,11 @@ impl Site {
             self.endpoint
                 .config(ISSUER_IDENTITY, latchkey_issuer::config::DEFAULT_CLIENT_ID),
         );
+        if self.admin_web {
+            let mut web = WebOptions::new(self.endpoint.url.to_string());
+            web.config.listen = (std::net::Ipv4Addr::LOCALHOST, 0).into();
+            o.web = Some(web);
+        }
         (self.issuer_tweak)(&mut o);
         o
     }

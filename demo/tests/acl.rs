@@ -1,17 +1,18 @@
 //! The shipped broker ACL (`deploy/mosquitto/acl` under `deploy/mosquitto/mosquitto.conf`:
 //! mutual TLS, certificate CN = username = client id) as a guest sees it (spec LK-DEP-1).
 //!
-//! Both tests use a control message that must arrive through the same broker path after
-//! the forbidden one would have, so "nothing arrived" is not just "not yet".
+//! Each test uses a control message that must arrive through the same broker path after
+//! the forbidden one would have, so "nothing arrived" is not just "not yet". The lock's
+//! side of the ACL is in `lock_identity.rs`.
 // Test code: a failed unwrap is a failed test (support/ is shared test code).
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use latchkey::{Guest, GuestConfig, topics};
+use latchkey::{Guest, GuestConfig, LockId, topics};
 use latchkey_guest::EnrollmentBundle;
 use latchkey_issuer::IssuerEvent;
-use latchkey_transport::mqtt::QoS;
+use latchkey_transport::mqtt::{MqttClient, QoS};
 use support::mosquitto::Mode;
 use support::{Env, wait_event, wait_stats};
 
@@ -23,6 +24,24 @@ fn core_guest(bundle: &EnrollmentBundle) -> Guest {
         bundle.enrollment_key().clone(),
     ))
     .unwrap()
+}
+
+/// Publishes a fresh, sealed request of the bundle's guest for `lock` on its own topic;
+/// returns the core guest that made it (to open the answer).
+async fn send_request(client: &MqttClient, bundle: &EnrollmentBundle, lock: LockId) -> Guest {
+    let mut core = core_guest(bundle);
+    let mut rng = latchkey_guest::os_seeded().unwrap();
+    let frame = core.request_grant(latchkey_guest::clock::system_now(), lock, 60, &mut rng);
+    client
+        .publish(
+            &topics::requests(P, &bundle.guest_id()),
+            frame.to_vec(),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await
+        .unwrap();
+    core
 }
 
 /// A guest subscribed to `latchkey/v1/locks/#` (and everything else) receives its own
@@ -57,24 +76,8 @@ async fn guest_cannot_read_lock_topics() {
     // A real, sealed request from the spy: the issuer publishes a LockGrant to the lock
     // and then (same connection, so in order) the GuestGrant to the spy.
     let mut events = site.issuer().unwrap().subscribe();
-    let mut core = core_guest(&bundle);
-    let mut rng = latchkey_guest::os_seeded().unwrap();
     let before = lockd.stats().grants_installed;
-    let frame = core.request_grant(
-        latchkey_guest::clock::system_now(),
-        lock.lock_id,
-        60,
-        &mut rng,
-    );
-    client
-        .publish(
-            &topics::requests(P, &spy.guest_id),
-            frame.to_vec(),
-            QoS::AtLeastOnce,
-            false,
-        )
-        .await
-        .unwrap();
+    let mut core = send_request(&client, &bundle, lock.lock_id).await;
 
     let first = tokio::time::timeout(support::WAIT, rx.recv())
         .await
@@ -176,4 +179,100 @@ async fn guest_cannot_publish_as_another_guest() {
     let status = site.issuer().unwrap().status().await.unwrap();
     assert_eq!(status.counters.requests_accepted, 0);
     client.shutdown().await;
+}
+
+/// The issuer's anomaly alerts (`latchkey/v1/alerts`, JSON) reach the read-only `monitor`
+/// identity, never a guest or a lock subscribed to them (and to everything else). The
+/// control: a grant published after the alert, which the guest and the lock do receive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_readable_by_the_monitor_identity_only() {
+    let Some(mut env) = Env::mosquitto(
+        Mode::MutualTls,
+        "alerts_are_readable_by_the_monitor_identity_only",
+    )
+    .await
+    else {
+        return;
+    };
+    let site = &mut env.site;
+    let lock = site.add_lock().unwrap();
+    let spy = site.enroll_guest(&[lock.lock_id]).unwrap();
+    let bundle = EnrollmentBundle::load(&spy.bundle_file).unwrap();
+    let alerts = latchkey_issuer::alerts_topic(P);
+
+    let (monitor, mut monitor_rx) = site.mqtt_client("monitor", "monitor").await.unwrap();
+    monitor.subscribe(&alerts, QoS::AtLeastOnce).await.unwrap();
+    let guest_identity = spy.guest_id.to_string();
+    let (guest, mut guest_rx) = site
+        .mqtt_client(&guest_identity, &format!("latchkey-guest-{guest_identity}"))
+        .await
+        .unwrap();
+    let lock_identity = lock.lock_id.to_string();
+    let (lockc, mut lock_rx) = site
+        .mqtt_client(&lock_identity, &format!("latchkey-lock-{lock_identity}"))
+        .await
+        .unwrap();
+    for (client, own) in [
+        (&guest, topics::guest_grants(P, &spy.guest_id)),
+        (&lockc, topics::lock_grants(P, &lock.lock_id)),
+    ] {
+        for filter in [alerts.clone(), format!("{P}/#"), own] {
+            client.subscribe(&filter, QoS::AtLeastOnce).await.unwrap();
+        }
+    }
+    // The subscriptions are in place once a message through them comes back: the monitor
+    // cannot publish, so wait for the spy's own grant below instead, after the alert.
+    let mut events = site.issuer().unwrap().subscribe();
+
+    // Eight requests of the spy that fail to parse: a burst of one guest's failures.
+    for _ in 0..8 {
+        guest
+            .publish(
+                &topics::requests(P, &spy.guest_id),
+                &b"junk"[..],
+                QoS::AtLeastOnce,
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    let alert = match wait_event(&mut events, "the failure-burst alert", |e| {
+        matches!(e, IssuerEvent::Alert(_))
+    })
+    .await
+    {
+        IssuerEvent::Alert(a) => a,
+        other => panic!("{other:?}"),
+    };
+    let got = tokio::time::timeout(support::WAIT, monitor_rx.recv())
+        .await
+        .expect("the monitor receives the alert")
+        .unwrap();
+    assert_eq!(got.topic, alerts);
+    let json: serde_json::Value = serde_json::from_slice(&got.payload).unwrap();
+    assert_eq!(json["alert_id"], alert.alert_id.as_str());
+    assert_eq!(json["guest_id"], spy.guest_id.to_string());
+
+    // Control: a valid request after the alert; the issuer publishes the LockGrant and the
+    // GuestGrant after it on the same connection, so anything the broker let through to
+    // the guest or the lock would have arrived first.
+    send_request(&guest, &bundle, lock.lock_id).await;
+    for (who, rx, own) in [
+        (
+            "guest",
+            &mut guest_rx,
+            topics::guest_grants(P, &spy.guest_id),
+        ),
+        ("lock", &mut lock_rx, topics::lock_grants(P, &lock.lock_id)),
+    ] {
+        let first = tokio::time::timeout(support::WAIT, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the {who} receives its grant"))
+            .unwrap();
+        assert_eq!(first.topic, own, "the {who} received {} first", first.topic);
+        assert!(rx.try_recv().is_err(), "nothing else for the {who}");
+    }
+    for c in [monitor, guest, lockc] {
+        c.shutdown().await;
+    }
 }

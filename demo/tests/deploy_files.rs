@@ -64,6 +64,8 @@ fn acl_is_exactly_the_documented_one() {
             "pattern write latchkey/v1/requests/%u",
             "user issuer",
             "topic readwrite latchkey/v1/#",
+            "user monitor",
+            "topic read latchkey/v1/alerts",
         ]
     );
 }

@@ -10,10 +10,16 @@ use latchkey::topics::DEFAULT_PREFIX;
 use latchkey_transport::mqtt::{ClientAuthFiles, MqttConfig, MqttUrl, TlsFiles};
 use serde::Deserialize;
 
+use crate::anomaly::{
+    AnomalyConfig, FailureBurstConfig, ImpossibleTravelConfig, MemoryLimits, RevokedGuestConfig,
+    UnusualHourConfig,
+};
 use crate::commands::redact_url;
 use crate::error::IssuerdError;
+use crate::policy::AccountingWindow;
 use crate::store::KekSource;
 use crate::store::kek::KEK_ENV;
+use crate::web::WebConfig;
 
 /// The stable MQTT client id of the issuer (its persistent session on the broker).
 pub const DEFAULT_CLIENT_ID: &str = "latchkey-issuer";
@@ -29,6 +35,59 @@ pub const DEFAULT_MAX_GRANT_VALIDITY_S: u64 = 3_600;
 pub const DEFAULT_MAX_LIVE_GRANTS: usize = 1_000_000;
 /// How long audit entries are kept by default.
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 365;
+/// Days of audit trail the anomaly engine replays at start (two half-lives of the
+/// unusual-hour histograms, docs/anomaly.md); their alerts are discarded.
+pub const DEFAULT_ANOMALY_WARMUP_DAYS: u32 = 60;
+
+/// The unlock accounting's window (docs/policy.md): the lock's default clock skew as the
+/// margin, and the issuer's `event_window_s`.
+pub fn accounting_window(event_window_s: u64) -> AccountingWindow {
+    AccountingWindow {
+        max_clock_skew_s: c::MAX_CLOCK_SKEW_S.default,
+        event_window_s,
+    }
+}
+
+/// The anomaly engine of the daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnomalyOptions {
+    /// The detectors' settings.
+    pub config: AnomalyConfig,
+    /// Days of audit trail replayed at start to learn habits (0: none).
+    pub warmup_days: u32,
+}
+
+impl Default for AnomalyOptions {
+    fn default() -> Self {
+        Self {
+            config: AnomalyConfig::default(),
+            warmup_days: DEFAULT_ANOMALY_WARMUP_DAYS,
+        }
+    }
+}
+
+/// The admin web served by the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebOptions {
+    /// The web's settings (listen address, sessions, throttling…).
+    pub config: WebConfig,
+    /// The broker URL written into the enrollment bundles it hands out (as `enroll-guest`
+    /// writes it).
+    pub public_broker_url: String,
+    /// The Bluetooth company id written into those bundles.
+    pub company_id: u16,
+}
+
+impl WebOptions {
+    /// The default web settings (127.0.0.1:8080), bundles naming `public_broker_url`.
+    pub fn new(public_broker_url: impl Into<String>) -> Self {
+        Self {
+            config: WebConfig::default(),
+            public_broker_url: public_broker_url.into(),
+            company_id: latchkey::constants::DEFAULT_COMPANY_ID,
+        }
+    }
+}
 
 /// Which MQTT broker the issuer uses.
 #[derive(Debug, Clone)]
@@ -78,6 +137,23 @@ pub struct IssuerOptions {
     pub kek: KekSource,
     /// Audit entries older than this are deleted (hourly).
     pub audit_retention: Duration,
+    /// Lock messages are accepted within ± this many seconds (LK-EVT-3).
+    pub event_window_s: u64,
+    /// Per-lock capacity of the lock message replay cache (LK-EVT-4).
+    pub event_replay_capacity: usize,
+    /// Grant requests a guest may make in a burst (LK-ISS-11).
+    pub rate_guest_burst: u32,
+    /// Requests per hour a guest's bucket refills (LK-ISS-11).
+    pub rate_guest_per_hour: u32,
+    /// Grant requests for one lock in a burst (LK-ISS-11).
+    pub rate_lock_burst: u32,
+    /// Requests per hour a lock's bucket refills (LK-ISS-11).
+    pub rate_lock_per_hour: u32,
+    /// The anomaly engine; `None` turns it off.
+    pub anomaly: Option<AnomalyOptions>,
+    /// The admin web; `None` serves none (the library default; `run` serves it unless
+    /// `--no-web`).
+    pub web: Option<WebOptions>,
 }
 
 impl IssuerOptions {
@@ -100,7 +176,20 @@ impl IssuerOptions {
             rng_seed: None,
             kek: KekSource::Auto,
             audit_retention: Duration::from_secs(DEFAULT_AUDIT_RETENTION_DAYS * 86_400),
+            event_window_s: c::EVENT_WINDOW_S.default,
+            event_replay_capacity: c::EVENT_REPLAY_CAPACITY.default,
+            rate_guest_burst: c::RATE_GUEST_BURST.default,
+            rate_guest_per_hour: c::RATE_GUEST_PER_HOUR.default,
+            rate_lock_burst: c::RATE_LOCK_BURST.default,
+            rate_lock_per_hour: c::RATE_LOCK_PER_HOUR.default,
+            anomaly: Some(AnomalyOptions::default()),
+            web: None,
         }
+    }
+
+    /// The unlock accounting's window under these options.
+    pub fn accounting_window(&self) -> AccountingWindow {
+        accounting_window(self.event_window_s)
     }
 }
 
@@ -154,6 +243,12 @@ pub struct FileConfig {
     /// `[tunables]`.
     #[serde(default)]
     pub tunables: TunablesSection,
+    /// `[anomaly]`.
+    #[serde(default)]
+    pub anomaly: AnomalySection,
+    /// `[web]`.
+    #[serde(default)]
+    pub web: WebSection,
 }
 
 /// `[broker]` of the config file.
@@ -192,6 +287,117 @@ pub struct TunablesSection {
     pub revocation_retry_s: Option<u64>,
     /// Days audit entries are kept.
     pub audit_retention_days: Option<u64>,
+    /// LK-EVT-3.
+    pub event_window_s: Option<u64>,
+    /// LK-EVT-4.
+    pub event_replay_capacity: Option<usize>,
+    /// LK-ISS-11.
+    pub rate_guest_burst: Option<u32>,
+    /// LK-ISS-11.
+    pub rate_guest_per_hour: Option<u32>,
+    /// LK-ISS-11.
+    pub rate_lock_burst: Option<u32>,
+    /// LK-ISS-11.
+    pub rate_lock_per_hour: Option<u32>,
+}
+
+/// `[anomaly]` of the config file: on or off, the warm-up, and one table per detector
+/// (`[anomaly.unusual_hour]`, `[anomaly.failure_burst]`, `[anomaly.revoked_guest]`,
+/// `[anomaly.impossible_travel]`, `[anomaly.limits]`; docs/anomaly.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalySection {
+    /// `enabled` [default: true].
+    pub enabled: Option<bool>,
+    /// `warmup_days`: audit days replayed at start (0..=3650) [default: 60].
+    pub warmup_days: Option<u32>,
+    /// Detector 1.
+    #[serde(default)]
+    pub unusual_hour: UnusualHourConfig,
+    /// Detector 2.
+    #[serde(default)]
+    pub failure_burst: FailureBurstConfig,
+    /// Detector 3.
+    #[serde(default)]
+    pub revoked_guest: RevokedGuestConfig,
+    /// Detector 4.
+    #[serde(default)]
+    pub impossible_travel: ImpossibleTravelConfig,
+    /// Memory caps.
+    #[serde(default)]
+    pub limits: MemoryLimits,
+}
+
+/// `[web]` of the config file: the admin web (docs/admin-web.md). Durations in seconds.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    /// `enabled` [default: true].
+    pub enabled: Option<bool>,
+    /// `listen` [default: 127.0.0.1:8080].
+    pub listen: Option<SocketAddr>,
+    /// `served_over_https`: a TLS-terminating proxy is in front.
+    pub served_over_https: Option<bool>,
+    /// `public_origin`, e.g. `https://issuer.example.org`.
+    pub public_origin: Option<String>,
+    /// `extra_allowed_hosts`.
+    pub extra_allowed_hosts: Option<Vec<String>>,
+    /// `idle_timeout_s`.
+    pub idle_timeout_s: Option<u64>,
+    /// `session_lifetime_s`.
+    pub session_lifetime_s: Option<u64>,
+    /// `login_max_failures`.
+    pub login_max_failures: Option<u32>,
+    /// `login_failure_window_s`.
+    pub login_failure_window_s: Option<u64>,
+    /// `login_lockout_s`.
+    pub login_lockout_s: Option<u64>,
+    /// `page_size`.
+    pub page_size: Option<u32>,
+    /// `lock_offline_after_s`.
+    pub lock_offline_after_s: Option<u64>,
+}
+
+impl WebSection {
+    /// The web settings: these keys over the defaults, then `listen` from the flag.
+    fn config(&self, listen_flag: Option<SocketAddr>) -> WebConfig {
+        let mut w = WebConfig::default();
+        let secs = Duration::from_secs;
+        if let Some(v) = listen_flag.or(self.listen) {
+            w.listen = v;
+        }
+        if let Some(v) = self.served_over_https {
+            w.served_over_https = v;
+        }
+        if let Some(v) = &self.public_origin {
+            w.public_origin = Some(v.clone());
+        }
+        if let Some(v) = &self.extra_allowed_hosts {
+            w.extra_allowed_hosts = v.clone();
+        }
+        if let Some(v) = self.idle_timeout_s {
+            w.idle_timeout = secs(v);
+        }
+        if let Some(v) = self.session_lifetime_s {
+            w.session_lifetime = secs(v);
+        }
+        if let Some(v) = self.login_max_failures {
+            w.login_max_failures = v;
+        }
+        if let Some(v) = self.login_failure_window_s {
+            w.login_failure_window = secs(v);
+        }
+        if let Some(v) = self.login_lockout_s {
+            w.login_lockout = secs(v);
+        }
+        if let Some(v) = self.page_size {
+            w.page_size = v;
+        }
+        if let Some(v) = self.lock_offline_after_s {
+            w.lock_offline_after = secs(v);
+        }
+        w
+    }
 }
 
 impl FileConfig {
@@ -248,6 +454,24 @@ pub struct RunOverrides {
     pub revocation_retry_s: Option<u64>,
     /// `--kek-file`.
     pub kek_file: Option<PathBuf>,
+    /// `--event-window-s`.
+    pub event_window_s: Option<u64>,
+    /// `--event-replay-capacity`.
+    pub event_replay_capacity: Option<usize>,
+    /// `--rate-guest-burst`.
+    pub rate_guest_burst: Option<u32>,
+    /// `--rate-guest-per-hour`.
+    pub rate_guest_per_hour: Option<u32>,
+    /// `--rate-lock-burst`.
+    pub rate_lock_burst: Option<u32>,
+    /// `--rate-lock-per-hour`.
+    pub rate_lock_per_hour: Option<u32>,
+    /// `--web-listen`.
+    pub web_listen: Option<SocketAddr>,
+    /// `--no-web`.
+    pub no_web: bool,
+    /// The broker URL written into bundles the web hands out (as for `enroll-guest`).
+    pub public_broker_url: Option<String>,
 }
 
 /// Where the key-encryption key comes from: `--kek-file`, else `LATCHKEY_ISSUER_KEK`, else
@@ -299,6 +523,32 @@ pub fn resolve_run(
         .max_live_grants
         .or(t.max_live_grants)
         .unwrap_or(o.max_live_grants);
+    o.event_window_s = flags
+        .event_window_s
+        .or(t.event_window_s)
+        .unwrap_or(o.event_window_s);
+    o.event_replay_capacity = flags
+        .event_replay_capacity
+        .or(t.event_replay_capacity)
+        .unwrap_or(o.event_replay_capacity);
+    o.rate_guest_burst = flags
+        .rate_guest_burst
+        .or(t.rate_guest_burst)
+        .unwrap_or(o.rate_guest_burst);
+    o.rate_guest_per_hour = flags
+        .rate_guest_per_hour
+        .or(t.rate_guest_per_hour)
+        .unwrap_or(o.rate_guest_per_hour);
+    o.rate_lock_burst = flags
+        .rate_lock_burst
+        .or(t.rate_lock_burst)
+        .unwrap_or(o.rate_lock_burst);
+    o.rate_lock_per_hour = flags
+        .rate_lock_per_hour
+        .or(t.rate_lock_per_hour)
+        .unwrap_or(o.rate_lock_per_hour);
+    o.anomaly = resolve_anomaly(&file.anomaly)?;
+    o.web = resolve_web(file, flags)?;
     o.kek = resolve_kek(flags.kek_file.as_deref(), file);
     if let Some(days) = t.audit_retention_days {
         if !(1..=36_500).contains(&days) {
@@ -400,6 +650,64 @@ pub fn resolve_run(
         }
     };
     Ok(o)
+}
+
+/// The `[anomaly]` section: `None` when `enabled = false`; the settings checked.
+fn resolve_anomaly(a: &AnomalySection) -> Result<Option<AnomalyOptions>, IssuerdError> {
+    if a.enabled == Some(false) {
+        return Ok(None);
+    }
+    let config = AnomalyConfig {
+        unusual_hour: a.unusual_hour.clone(),
+        failure_burst: a.failure_burst.clone(),
+        revoked_guest: a.revoked_guest.clone(),
+        impossible_travel: a.impossible_travel.clone(),
+        limits: a.limits.clone(),
+    };
+    config
+        .validate()
+        .map_err(|e| IssuerdError::Config(format!("[anomaly] {e}")))?;
+    let warmup_days = a.warmup_days.unwrap_or(DEFAULT_ANOMALY_WARMUP_DAYS);
+    if warmup_days > 3_650 {
+        return Err(IssuerdError::Config(format!(
+            "[anomaly] warmup_days = {warmup_days}: it must be within 0..=3650"
+        )));
+    }
+    Ok(Some(AnomalyOptions {
+        config,
+        warmup_days,
+    }))
+}
+
+/// The admin web: `None` with `--no-web` or `[web] enabled = false`; else its settings,
+/// checked, with `--web-listen` over `[web] listen`.
+fn resolve_web(
+    file: &FileConfig,
+    flags: &RunOverrides,
+) -> Result<Option<WebOptions>, IssuerdError> {
+    if flags.no_web || file.web.enabled == Some(false) {
+        if flags.web_listen.is_some() {
+            return Err(IssuerdError::Config(
+                "--web-listen sets the admin web's address, but the web is turned off \
+                 (--no-web or [web] enabled = false)"
+                    .to_owned(),
+            ));
+        }
+        return Ok(None);
+    }
+    let config = file.web.config(flags.web_listen);
+    config
+        .validate()
+        .map_err(|e| IssuerdError::Config(format!("[web] {e}")))?;
+    let url = flags
+        .public_broker_url
+        .clone()
+        .unwrap_or_else(|| resolve_public_url(file, None).0);
+    Ok(Some(WebOptions {
+        config,
+        public_broker_url: url,
+        company_id: latchkey::constants::DEFAULT_COMPANY_ID,
+    }))
 }
 
 /// The broker URL written into `lock.toml` and enrollment bundles: the flag, else the
@@ -525,12 +833,66 @@ mod tests {
     }
 
     #[test]
+    fn tunables_anomaly_and_web_sections_are_read_and_checked() {
+        let file: FileConfig = toml::from_str(
+            "[tunables]\nevent_window_s = 600\nrate_guest_burst = 3\nrate_lock_per_hour = 99\n\
+             [anomaly]\nwarmup_days = 7\n[anomaly.failure_burst]\nguest_threshold = 4\n\
+             [web]\nlisten = \"127.0.0.1:9090\"\nidle_timeout_s = 600\n",
+        )
+        .unwrap();
+        let o = resolve_run("s".into(), &file, &RunOverrides::default()).unwrap();
+        assert_eq!((o.event_window_s, o.rate_guest_burst), (600, 3));
+        assert_eq!(o.rate_lock_per_hour, 99);
+        let a = o.anomaly.unwrap();
+        assert_eq!(
+            (a.warmup_days, a.config.failure_burst.guest_threshold),
+            (7, 4)
+        );
+        let web = o.web.unwrap();
+        assert_eq!(web.config.listen.port(), 9090);
+        assert_eq!(web.config.idle_timeout, Duration::from_secs(600));
+
+        let flags = RunOverrides {
+            web_listen: Some("127.0.0.1:9191".parse().unwrap()),
+            event_window_s: Some(120),
+            ..Default::default()
+        };
+        let o = resolve_run("s".into(), &file, &flags).unwrap();
+        assert_eq!(o.web.unwrap().config.listen.port(), 9191);
+        assert_eq!(o.event_window_s, 120);
+        let off = RunOverrides {
+            no_web: true,
+            ..Default::default()
+        };
+        assert!(resolve_run("s".into(), &file, &off).unwrap().web.is_none());
+        // The web served on every interface in plain HTTP is refused.
+        let open: FileConfig = toml::from_str("[web]\nlisten = \"0.0.0.0:8080\"\n").unwrap();
+        assert!(resolve_run("s".into(), &open, &RunOverrides::default()).is_err());
+        let bad: FileConfig = toml::from_str("[anomaly]\nwarmup_days = 99999\n").unwrap();
+        assert!(resolve_run("s".into(), &bad, &RunOverrides::default()).is_err());
+        let off: FileConfig = toml::from_str("[anomaly]\nenabled = false\n").unwrap();
+        assert!(
+            resolve_run("s".into(), &off, &RunOverrides::default())
+                .unwrap()
+                .anomaly
+                .is_none()
+        );
+        assert!(toml::from_str::<FileConfig>("[web]\nlisten_addr = \"x\"").is_err());
+    }
+
+    #[test]
     fn the_example_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("issuer.example.toml");
         let file = FileConfig::load(&path).unwrap();
         let o = resolve_run("s".into(), &file, &RunOverrides::default()).unwrap();
         assert!(matches!(o.broker, BrokerChoice::External(_)));
         assert_eq!(o.request_window_s, 60);
+        assert_eq!(o.event_window_s, c::EVENT_WINDOW_S.default);
+        assert_eq!(o.anomaly.map(|a| a.warmup_days), Some(60));
+        let web = o.web.unwrap();
+        assert_eq!(web.config.listen, crate::web::DEFAULT_WEB_LISTEN);
+        // The bundles the web hands out name the broker locks and guests use.
+        assert_eq!(web.public_broker_url, "mqtts://broker.example.org:8883");
     }
 
     #[test]

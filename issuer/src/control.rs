@@ -36,6 +36,9 @@ use crate::serde_ids::hexid;
 use crate::state::StatePaths;
 use crate::status::{IssuerStatus, RevokedGrant};
 
+/// The actor of changes requested over the control socket (audit trail).
+pub(crate) const ACTOR_CONTROL: &str = "control";
+
 const MAX_LINE: usize = 64 * 1024;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_CONNECTIONS: usize = 16;
@@ -95,16 +98,23 @@ impl ControlReply {
     }
 }
 
-/// A request to the daemon's loop, with where its answer goes.
+/// A request to the daemon's loop, with the actor recorded in the audit trail (`control`,
+/// `web:NAME`) and where its answer goes.
 #[derive(Debug)]
 pub(crate) enum Command {
-    RevokeGrant(GrantId, oneshot::Sender<Result<RevokedGrant, IssuerdError>>),
+    RevokeGrant(
+        GrantId,
+        String,
+        oneshot::Sender<Result<RevokedGrant, IssuerdError>>,
+    ),
     RevokeGuest(
         GuestId,
+        String,
         oneshot::Sender<Result<Vec<RevokedGrant>, IssuerdError>>,
     ),
     RevokeGrantsOf(
         GuestId,
+        String,
         oneshot::Sender<Result<Vec<RevokedGrant>, IssuerdError>>,
     ),
     Status(oneshot::Sender<IssuerStatus>),
@@ -255,7 +265,11 @@ async fn execute(commands: &mpsc::Sender<Command>, req: ControlRequest) -> Contr
     match req {
         ControlRequest::RevokeGrant { grant_id } => {
             info!(grant = %grant_id, "control: revoke grant");
-            match ask(commands, |tx| Command::RevokeGrant(grant_id, tx)).await {
+            match ask(commands, |tx| {
+                Command::RevokeGrant(grant_id, ACTOR_CONTROL.to_owned(), tx)
+            })
+            .await
+            {
                 Ok(r) => ControlReply {
                     ok: true,
                     revoked: Some(vec![r]),
@@ -266,7 +280,11 @@ async fn execute(commands: &mpsc::Sender<Command>, req: ControlRequest) -> Contr
         }
         ControlRequest::RevokeGuest { guest_id } => {
             info!(guest = %guest_id, "control: revoke guest");
-            match ask(commands, |tx| Command::RevokeGuest(guest_id, tx)).await {
+            match ask(commands, |tx| {
+                Command::RevokeGuest(guest_id, ACTOR_CONTROL.to_owned(), tx)
+            })
+            .await
+            {
                 Ok(r) => ControlReply {
                     ok: true,
                     revoked: Some(r),
@@ -277,7 +295,11 @@ async fn execute(commands: &mpsc::Sender<Command>, req: ControlRequest) -> Contr
         }
         ControlRequest::RevokeGrantsOf { guest_id } => {
             info!(guest = %guest_id, "control: revoke the guest's grants");
-            match ask(commands, |tx| Command::RevokeGrantsOf(guest_id, tx)).await {
+            match ask(commands, |tx| {
+                Command::RevokeGrantsOf(guest_id, ACTOR_CONTROL.to_owned(), tx)
+            })
+            .await
+            {
                 Ok(r) => ControlReply {
                     ok: true,
                     revoked: Some(r),

@@ -150,13 +150,26 @@ pub fn enroll_guest_with(
 /// [`enroll_guest_with`], returning the QR text too (for a terminal rendering).
 pub fn enroll(state_dir: &Path, opts: &EnrollGuestOptions) -> Result<Enrollment, IssuerdError> {
     check_broker_url(&opts.broker_url)?;
+    check_outputs(&opts.files(), opts.force)?;
+    let paths = StatePaths::new(state_dir);
+    let mut store = Store::open(&paths, &opts.kek, OpenMode::Create)?;
+    enroll_in(&mut store, opts, ACTOR_CLI)
+}
+
+/// Enrolls a guest in an open registry, as `actor` (the audit trail's `cli`, `web:NAME`):
+/// what `enroll-guest` and the admin web both do. The bundle goes to the files of `opts`
+/// (none at all for the web, which shows it once) and is returned.
+pub fn enroll_in(
+    store: &mut Store,
+    opts: &EnrollGuestOptions,
+    actor: &str,
+) -> Result<Enrollment, IssuerdError> {
+    check_broker_url(&opts.broker_url)?;
     if opts.locks.is_empty() {
         return Err(IssuerdError::NoLocks);
     }
     let files = opts.files();
     check_outputs(&files, opts.force)?;
-    let paths = StatePaths::new(state_dir);
-    let mut store = Store::open(&paths, &opts.kek, OpenMode::Create)?;
     let mut rng: Csprng = os_rng()?;
     let guest_id = opts.guest_id.unwrap_or_else(|| GuestId::random(&mut rng));
     let mut locks = opts.locks.clone();
@@ -177,7 +190,7 @@ pub fn enroll(state_dir: &Path, opts: &EnrollGuestOptions) -> Result<Enrollment,
         locks: locks.clone(),
         access: opts.access.clone(),
     };
-    let key_version = store.enroll_guest(&guest, opts.force, time::now().0, ACTOR_CLI, || {
+    let key_version = store.enroll_guest(&guest, opts.force, time::now().0, actor, || {
         write_outputs(&bundle, &files)
     })?;
     Ok(Enrollment {
@@ -216,6 +229,18 @@ pub fn rotate_guest_key(
     check_outputs(&opts.files, opts.force)?;
     let paths = StatePaths::new(state_dir);
     let mut store = Store::open(&paths, &opts.kek, OpenMode::Existing)?;
+    rotate_guest_key_in(&mut store, opts, ACTOR_CLI)
+}
+
+/// [`rotate_guest_key`] in an open registry, as `actor` (`rotate-guest-key` and the admin
+/// web).
+pub fn rotate_guest_key_in(
+    store: &mut Store,
+    opts: &RotateGuestKeyOptions,
+    actor: &str,
+) -> Result<Enrollment, IssuerdError> {
+    check_broker_url(&opts.broker_url)?;
+    check_outputs(&opts.files, opts.force)?;
     let locks: Vec<LockId> = store
         .access_of_guest(&opts.guest_id)?
         .into_iter()
@@ -230,10 +255,9 @@ pub fn rotate_guest_key(
         locks: &locks,
         company_id: opts.company_id,
     };
-    let key_version =
-        store.rotate_guest_key(&opts.guest_id, &key, time::now().0, ACTOR_CLI, || {
-            write_outputs(&bundle, &opts.files)
-        })?;
+    let key_version = store.rotate_guest_key(&opts.guest_id, &key, time::now().0, actor, || {
+        write_outputs(&bundle, &opts.files)
+    })?;
     Ok(Enrollment {
         guest_id: opts.guest_id,
         key_version,

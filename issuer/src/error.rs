@@ -127,6 +127,9 @@ pub enum IssuerdError {
     /// The daemon has stopped; the request was not carried out.
     #[error("the issuer daemon has stopped")]
     Stopped,
+    /// The admin web cannot start (its address is taken, its settings are invalid).
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
     /// The OS random number generator failed.
     #[error("cannot read the operating system's random number generator: {0}")]
     Entropy(String),
@@ -244,6 +247,9 @@ pub enum IssuerdError {
     /// An alert that does not exist.
     #[error("no alert {0:?} (see `latchkey-issuer alerts --all`)")]
     UnknownAlert(String),
+    /// An alert acknowledged before.
+    #[error("alert {0:?} is already acknowledged")]
+    AlertAcknowledged(String),
     /// Password hashing or reading failed.
     #[error("password: {0}")]
     Password(String),

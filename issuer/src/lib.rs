@@ -35,6 +35,7 @@ pub mod error;
 mod fsutil;
 pub mod keys;
 pub mod logging;
+pub mod password;
 pub mod policy;
 pub mod qr;
 pub mod revoke;
@@ -50,11 +51,12 @@ pub use commands::{
     AddLockOptions, AddedLock, KeygenOptions, KeygenOutput, add_lock, add_lock_with, keygen,
     keygen_with, rotate_lock_key, update_lock,
 };
-pub use config::{BrokerChoice, IssuerOptions};
+pub use config::{AnomalyOptions, BrokerChoice, IssuerOptions, WebOptions};
+pub use daemon::alerts::alerts_topic;
 pub use daemon::{Issuerd, IssuerdHandle};
 pub use enroll::{
     BundleFiles, EnrollGuestOptions, Enrollment, RotateGuestKeyOptions, enroll, enroll_guest,
-    enroll_guest_with, rotate_guest_key,
+    enroll_guest_with, enroll_in, rotate_guest_key, rotate_guest_key_in,
 };
 pub use error::IssuerdError;
 pub use status::{IssuerEvent, IssuerStatus, RevokedGrant};

@@ -1,4 +1,6 @@
-//! QR codes of enrollment bundles: for a terminal (Unicode half blocks), PNG and SVG.
+//! QR codes of enrollment bundles, the one renderer of the issuer: for a terminal (Unicode
+//! half blocks), PNG and SVG (a file for `enroll-guest --qr-svg`, an inline element for the
+//! admin web's one-time bundle page).
 //!
 //! The QR text is the compact JSON bundle the guest parses (`latchkey-guest enroll
 //! --qr-image` / `--text`); error correction level M. Every rendering holds the guest's
@@ -92,30 +94,75 @@ pub fn png(text: &str) -> Result<Zeroizing<Vec<u8>>, IssuerdError> {
     Ok(out)
 }
 
-/// The code as an SVG document (one path of unit squares, black on white).
-pub fn svg(text: &str) -> Result<Zeroizing<String>, IssuerdError> {
-    let m = Modules::new(text)?;
+/// The dark modules as one SVG path: a `M x y h n v1 h-n z` rectangle per horizontal run.
+fn svg_path(m: &Modules) -> Zeroizing<String> {
     let mut path = Zeroizing::new(String::new());
     for y in 0..m.size {
-        for x in 0..m.size {
-            if m.is_dark(x, y) {
-                path.push_str(&format!("M{x} {y}h1v1h-1z"));
+        let mut x = 0;
+        while x < m.size {
+            if !m.is_dark(x, y) {
+                x += 1;
+                continue;
             }
+            let start = x;
+            while x < m.size && m.is_dark(x, y) {
+                x += 1;
+            }
+            let run = x - start;
+            path.push_str(&format!("M{start} {y}h{run}v1h-{run}z"));
         }
     }
+    path
+}
+
+/// The `<svg>` element (black on white, the quiet zone included), with `attributes` on it.
+fn svg_tag(m: &Modules, attributes: &str) -> Zeroizing<String> {
+    let path = svg_path(m);
     let mut out = Zeroizing::new(String::with_capacity(path.len() + 400));
     out.push_str(&format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" viewBox=\"0 0 {s} {s}\" \
-         width=\"{px}\" height=\"{px}\" shape-rendering=\"crispEdges\">\n\
-         <title>Latchkey enrollment (secret: do not share)</title>\n\
-         <rect width=\"{s}\" height=\"{s}\" fill=\"#fff\"/>\n<path fill=\"#000\" d=\"",
+        "<svg {attributes} xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {s} {s}\" \
+         shape-rendering=\"crispEdges\"><rect width=\"{s}\" height=\"{s}\" fill=\"#fff\"/>\
+         <path fill=\"#000\" d=\"",
         s = m.size,
-        px = m.size * PNG_MODULE_PX,
     ));
     out.push_str(&path);
-    out.push_str("\"/>\n</svg>\n");
+    out.push_str("\"/></svg>");
+    out
+}
+
+/// The code as an SVG document.
+pub fn svg(text: &str) -> Result<Zeroizing<String>, IssuerdError> {
+    let m = Modules::new(text)?;
+    let px = m.size * PNG_MODULE_PX;
+    let tag = svg_tag(
+        &m,
+        &format!("version=\"1.1\" width=\"{px}\" height=\"{px}\""),
+    );
+    let mut out = Zeroizing::new(String::with_capacity(tag.len() + 120));
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- Latchkey enrollment (secret: do not share) -->\n");
+    out.push_str(&tag);
+    out.push('\n');
     Ok(out)
+}
+
+/// The code as an inline `<svg class="qr" role="img">` element for an HTML page, labelled
+/// `label` (escaped). No script and no style attribute: it passes the admin web's CSP.
+pub fn svg_element(text: &str, label: &str) -> Result<Zeroizing<String>, IssuerdError> {
+    let m = Modules::new(text)?;
+    let label: String = label
+        .chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect();
+    Ok(svg_tag(
+        &m,
+        &format!("class=\"qr\" role=\"img\" aria-label=\"{label}\""),
+    ))
 }
 
 #[cfg(test)]
@@ -173,26 +220,59 @@ mod tests {
         assert_eq!(decode(w, h, |x, y| buf[y * w + x] < 128), TEXT);
     }
 
+    /// Rebuilds the bitmap from an SVG's runs and decodes it.
+    fn decode_svg(svg: &str) -> (usize, String) {
+        let view = svg.split("viewBox=\"0 0 ").nth(1).unwrap();
+        let size: usize = view.split(' ').next().unwrap().parse().unwrap();
+        let mut grid = vec![false; size * size];
+        let d = svg
+            .split(" d=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        for cell in d.split('M').filter(|c| !c.is_empty()) {
+            let (xy, rest) = cell.split_once('h').unwrap();
+            let run: usize = rest.split('v').next().unwrap().parse().unwrap();
+            let (x, y) = xy.split_once(' ').unwrap();
+            let (x, y): (usize, usize) = (x.parse().unwrap(), y.parse().unwrap());
+            for dx in 0..run {
+                assert!(!grid[y * size + x + dx], "each module drawn once");
+                grid[y * size + x + dx] = true;
+            }
+        }
+        let scale = 4;
+        (
+            grid.iter().filter(|d| **d).count(),
+            decode(size * scale, size * scale, |x, y| {
+                grid[(y / scale) * size + x / scale]
+            }),
+        )
+    }
+
     #[test]
-    fn the_svg_draws_every_dark_module_once() {
+    fn the_svg_document_draws_every_dark_module_once() {
         let s = svg(TEXT).unwrap();
         assert!(s.starts_with("<?xml") && s.trim_end().ends_with("</svg>"));
         let m = Modules::new(TEXT).unwrap();
-        let dark = m.dark.iter().filter(|d| **d).count();
-        assert_eq!(s.matches("h1v1h-1z").count(), dark);
-        // Rebuild the bitmap from the path and decode it.
-        let mut grid = vec![false; m.size * m.size];
-        let d = s.split("d=\"").nth(1).unwrap().split('"').next().unwrap();
-        for cell in d.split('M').filter(|c| !c.is_empty()) {
-            let xy = cell.trim_end_matches("h1v1h-1z");
-            let (x, y) = xy.split_once(' ').unwrap();
-            grid[y.parse::<usize>().unwrap() * m.size + x.parse::<usize>().unwrap()] = true;
-        }
-        let scale = 4;
-        let got = decode(m.size * scale, m.size * scale, |x, y| {
-            grid[(y / scale) * m.size + x / scale]
-        });
+        let (dark, got) = decode_svg(&s);
+        assert_eq!(dark, m.dark.iter().filter(|d| **d).count());
         assert_eq!(got, TEXT);
+    }
+
+    #[test]
+    fn the_inline_svg_is_labelled_escaped_and_without_style() {
+        let s = svg_element(TEXT, "Enroll <\"Zoë\">").unwrap();
+        assert!(
+            s.starts_with("<svg class=\"qr\"") && s.ends_with("</svg>"),
+            "{}",
+            s.as_str()
+        );
+        assert!(s.contains("class=\"qr\" role=\"img\""));
+        assert!(s.contains("aria-label=\"Enroll &lt;&quot;Zoë&quot;&gt;\""));
+        assert!(!s.contains("style"), "no inline style (CSP)");
+        assert_eq!(decode_svg(&s).1, TEXT);
     }
 
     #[test]

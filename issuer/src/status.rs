@@ -3,16 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use latchkey::frame::LockEvent;
+use latchkey::frame::{LockEvent, LockStatus};
 use latchkey::{GrantId, GuestId, LiveGrant, LockId, Reason, SessionId};
 use serde::{Deserialize, Serialize};
 
+use crate::anomaly::Alert;
 use crate::serde_ids::{hexid, hexids};
 use crate::store::PendingRevocation;
 
 /// Something the issuer did or refused. Delivered on
 /// [`IssuerdHandle::subscribe`](crate::IssuerdHandle::subscribe).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum IssuerEvent {
     /// A request was accepted; both grants were handed to the MQTT client.
@@ -43,15 +44,19 @@ pub enum IssuerEvent {
         /// Its lock.
         lock_id: LockId,
     },
-    /// A lock event that verified (LK-EVT-1, LK-EVT-2).
+    /// A lock event that was accepted (LK-EVT-1..4) and recorded.
     LockEvent(LockEvent),
-    /// A lock event that did not verify.
+    /// A lock status that was accepted (LK-EVT-1..4) and recorded.
+    LockStatus(LockStatus),
+    /// A lock message that was refused (LK-FRM, LK-EVT-1..4): audited as a refusal.
     EventRefused {
         /// The lock named by the topic.
         lock_id: LockId,
         /// Why.
         reason: Reason,
     },
+    /// An anomaly alert, new: stored and published on `{p}/alerts`.
+    Alert(Alert),
 }
 
 /// A live grant.
@@ -145,9 +150,9 @@ pub struct Counters {
     pub requests_accepted: u64,
     /// Refused requests by reason name.
     pub requests_refused: BTreeMap<String, u64>,
-    /// Events that verified.
+    /// Lock messages (events and statuses) accepted.
     pub events_verified: u64,
-    /// Verified events seen before (QoS 1 redelivery), not logged again.
+    /// Verified lock messages the audit trail already held (not recorded again).
     pub events_duplicate: u64,
     /// Refused events by reason name.
     pub events_refused: BTreeMap<String, u64>,
@@ -157,6 +162,9 @@ pub struct Counters {
     pub revocations_published: u64,
     /// Publications dropped because the MQTT outbox was full.
     pub publishes_dropped: u64,
+    /// Anomaly alerts raised (stored and published).
+    #[serde(default)]
+    pub alerts_raised: u64,
 }
 
 /// The running issuer's state.

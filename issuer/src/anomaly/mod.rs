@@ -78,7 +78,7 @@ pub use engine::{AnomalyEngine, EngineState};
 pub use failure_burst::FailureBurstConfig;
 pub use geo::{Coordinates, CoordinatesError};
 pub use impossible_travel::ImpossibleTravelConfig;
-pub use locks::{LocalTime, LockDirectory, LockInfo, UnknownTimeZone, time_zone_by_name};
+pub use locks::{LocalTime, LockDirectory, LockInfo};
 pub use record::{AuditRecord, ReasonCount, RecordKind};
 pub use revoked_guest::RevokedGuestConfig;
 pub use unusual_hour::UnusualHourConfig;

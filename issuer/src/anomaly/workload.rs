@@ -47,8 +47,9 @@ use rand_core::{Rng, SeedableRng};
 use super::alert::Detector;
 use super::config::{AnomalyConfigError, check_u64};
 use super::geo::Coordinates;
-use super::locks::{LockDirectory, LockInfo, time_zone_by_name};
+use super::locks::{LockDirectory, LockInfo};
 use super::record::{AuditRecord, RecordKind};
+use crate::policy::time_zone;
 
 const MINUTE_MS: u64 = 60_000;
 const HOUR_MS: u64 = 60 * MINUTE_MS;
@@ -370,9 +371,9 @@ fn place_locks(
     for i in 0..config.locks {
         let city = i % CITIES.len();
         let c = CITIES[city];
-        let tz = time_zone_by_name(c.time_zone).map_err(|e| AnomalyConfigError {
+        let tz = time_zone(c.time_zone).map_err(|e| AnomalyConfigError {
             field: "workload.cities",
-            value: e.name,
+            value: e.0,
             expected: "a time zone of the bundled database",
         })?;
         per_city[city] += 1;

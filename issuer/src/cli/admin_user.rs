@@ -10,7 +10,8 @@ use super::values::show_ms;
 use crate::commands::ACTOR_CLI;
 use crate::error::IssuerdError;
 use crate::fsutil;
-use crate::store::{Store, hash_password};
+use crate::password::hash_new_password;
+use crate::store::Store;
 use crate::time;
 
 pub(super) fn run(store: &mut Store, cmd: AdminUserCmd) -> Result<(), IssuerdError> {
@@ -20,7 +21,8 @@ pub(super) fn run(store: &mut Store, cmd: AdminUserCmd) -> Result<(), IssuerdErr
             if store.admin_user(&a.name)?.is_some() {
                 return Err(IssuerdError::AdminUserExists(a.name));
             }
-            let hash = hash_password(&password(&a.name, a.password_file.as_deref())?)?;
+            let hash = hash_new_password(&password(&a.name, a.password_file.as_deref())?)
+                .map_err(|e| IssuerdError::Password(e.0))?;
             store.add_admin_user(&a.name, &hash, time::now().0, ACTOR_CLI)?;
             eprintln!("added admin user {:?}", a.name);
         }
@@ -28,7 +30,8 @@ pub(super) fn run(store: &mut Store, cmd: AdminUserCmd) -> Result<(), IssuerdErr
             if store.admin_user(&a.name)?.is_none() {
                 return Err(IssuerdError::UnknownAdminUser(a.name));
             }
-            let hash = hash_password(&password(&a.name, a.password_file.as_deref())?)?;
+            let hash = hash_new_password(&password(&a.name, a.password_file.as_deref())?)
+                .map_err(|e| IssuerdError::Password(e.0))?;
             store.set_admin_password(&a.name, &hash, time::now().0, ACTOR_CLI)?;
             eprintln!("password of {:?} changed; its sessions are ended", a.name);
         }
@@ -43,6 +46,7 @@ pub(super) fn run(store: &mut Store, cmd: AdminUserCmd) -> Result<(), IssuerdErr
                             "created_at_ms": u.created_at_ms,
                             "password_changed_at_ms": u.password_changed_at_ms,
                             "failed_logins": u.failed_logins,
+                            "first_failure_ms": u.first_failure_ms,
                             "locked_until_ms": u.locked_until_ms,
                             "last_login_ms": u.last_login_ms,
                         })

@@ -38,11 +38,12 @@ use crate::enroll::{
     BundleFiles, EnrollGuestOptions, Enrollment, RotateGuestKeyOptions, enroll, rotate_guest_key,
 };
 use crate::error::IssuerdError;
+use crate::policy::{Role, WeeklySchedule};
 use crate::revoke::{OfflineRevocation, revoke_offline};
 use crate::state::StatePaths;
 use crate::status::RevokedGrant;
 use crate::store::kek::{create_kek_file, read_kek_file};
-use crate::store::{AccessChange, KekSource, LockUpdate, OpenMode, Role, Store};
+use crate::store::{AccessChange, KekSource, LockUpdate, OpenMode, Store};
 use crate::{fsutil, logging, qr, time};
 use values::{Clearable, clearable, parse_max_unlocks, parse_position, parse_time, parse_time_ms};
 
@@ -230,8 +231,8 @@ impl LockFilesArgs {
 /// The access-rule flags of `enroll-guest` and `set-access`.
 #[derive(Debug, Args)]
 pub struct AccessArgs {
-    /// The guest's role at the locks: admin, resident or guest. [default for a new rule:
-    /// guest]
+    /// The guest's role at the locks: admin (no schedule or limit), resident, or guest (needs
+    /// --valid-until; grants of at most 15 minutes). [default for a new rule: resident]
     #[arg(long, value_name = "ROLE")]
     pub role: Option<Role>,
     /// No access before this time: RFC 3339 (2026-05-01T08:00:00Z) or Unix seconds;
@@ -242,9 +243,10 @@ pub struct AccessArgs {
     #[arg(long, value_name = "TIME", value_parser = |s: &str| clearable(s, parse_time))]
     pub valid_until: Option<Clearable<u64>>,
     /// Weekly schedule in the lock's local time, e.g. "Mon-Fri 08:00-18:00; Sat
-    /// 09:00-12:00" (a range may cross midnight); `none` removes it.
-    #[arg(long, value_name = "TEXT", value_parser = |s: &str| clearable(s, |t| Ok(t.to_owned())))]
-    pub schedule: Option<Clearable<String>>,
+    /// 09:00-12:00" (a range may cross midnight; docs/policy.md has the grammar); `none`
+    /// removes it.
+    #[arg(long, value_name = "TEXT", value_parser = |s: &str| clearable(s, |t| WeeklySchedule::parse(t).map_err(|e| e.to_string())))]
+    pub schedule: Option<Clearable<WeeklySchedule>>,
     /// Most unlocks in total at each lock; `none` removes the limit.
     #[arg(long, value_name = "N", value_parser = |s: &str| clearable(s, parse_max_unlocks))]
     pub max_unlocks: Option<Clearable<u32>>,
@@ -609,6 +611,36 @@ pub struct RunArgs {
     /// up to 15 minutes. [default: 30]
     #[arg(long, value_name = "SECONDS")]
     pub revocation_retry_s: Option<u64>,
+    /// Accept lock messages timestamped within ± this many seconds (LK-EVT-3;
+    /// 60–86400). [default: 3600]
+    #[arg(long, value_name = "SECONDS")]
+    pub event_window_s: Option<u64>,
+    /// Lock message ids remembered per lock against replays (LK-EVT-4; 16–1000000).
+    /// [default: 4096]
+    #[arg(long, value_name = "N")]
+    pub event_replay_capacity: Option<usize>,
+    /// Grant requests a guest may make in a burst (LK-ISS-11; 1–10000). [default: 10]
+    #[arg(long, value_name = "N")]
+    pub rate_guest_burst: Option<u32>,
+    /// Requests per hour a guest's allowance refills (LK-ISS-11; 1–1000000).
+    /// [default: 120]
+    #[arg(long, value_name = "N")]
+    pub rate_guest_per_hour: Option<u32>,
+    /// Grant requests for one lock in a burst (LK-ISS-11; 1–10000). [default: 60]
+    #[arg(long, value_name = "N")]
+    pub rate_lock_burst: Option<u32>,
+    /// Requests per hour a lock's allowance refills (LK-ISS-11; 1–1000000).
+    /// [default: 3600]
+    #[arg(long, value_name = "N")]
+    pub rate_lock_per_hour: Option<u32>,
+    /// Address of the admin web (plain HTTP: keep it on loopback and put a TLS proxy in
+    /// front for remote access). A port in use is an error, never a silent fallback.
+    /// [default: `[web] listen`, else 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub web_listen: Option<SocketAddr>,
+    /// Do not serve the admin web.
+    #[arg(long, conflicts_with = "web_listen")]
+    pub no_web: bool,
 }
 
 impl RunArgs {
@@ -628,6 +660,15 @@ impl RunArgs {
             max_live_grants: self.max_live_grants,
             revocation_retry_s: self.revocation_retry_s,
             kek_file: None,
+            event_window_s: self.event_window_s,
+            event_replay_capacity: self.event_replay_capacity,
+            rate_guest_burst: self.rate_guest_burst,
+            rate_guest_per_hour: self.rate_guest_per_hour,
+            rate_lock_burst: self.rate_lock_burst,
+            rate_lock_per_hour: self.rate_lock_per_hour,
+            web_listen: self.web_listen,
+            no_web: self.no_web,
+            public_broker_url: None,
         }
     }
 }
@@ -1015,6 +1056,7 @@ fn run(ctx: &Context, args: &RunArgs) -> Result<(), IssuerdError> {
         info!(
             broker = %handle.broker_url(),
             control = %StatePaths::new(state_dir).control_socket().display(),
+            web = %handle.web_addr().map_or("off".to_owned(), |a| format!("http://{a}/")),
             "issuer running"
         );
         let mut sigterm =

@@ -6,12 +6,13 @@ use latchkey::{GuestId, LockId};
 use super::values::{show_ms, show_s};
 use super::{AlertsArgs, AuditArgs, Context};
 use crate::config::DEFAULT_MAX_GRANT_VALIDITY_S;
+use crate::config::accounting_window;
 use crate::control::{self, ControlRequest};
 use crate::error::IssuerdError;
 use crate::keys;
 use crate::status::{GrantSummary, GuestSummary, IssuerStatus, PendingRevocationSummary};
 use crate::store::{
-    AccessRule, AlertFilter, AuditEntry, AuditFilter, AuditSource, GrantRecord, OpenMode, Store,
+    AccessEntry, AlertFilter, AuditEntry, AuditFilter, AuditSource, GrantRecord, OpenMode, Store,
 };
 use crate::time;
 
@@ -168,11 +169,6 @@ pub(super) fn human_duration(s: u64) -> String {
 
 // ---------------------------------------------------------------------- show-guest
 
-/// How long after a grant's end the lock may still report an unlock the issuer accepts: the
-/// lock's clock skew plus the event window (LK-EVT-3, default 3600 s); used for
-/// "outstanding" in the usage shown.
-const USAGE_HORIZON_S: u64 = latchkey::constants::MAX_CLOCK_SKEW_S.default + 3_600;
-
 pub(super) fn guest(store: &Store, id: &GuestId, json: bool) -> Result<(), IssuerdError> {
     let g = store.guest(id)?.ok_or(IssuerdError::UnknownGuest(*id))?;
     let now_s = time::now().secs();
@@ -187,9 +183,12 @@ pub(super) fn guest(store: &Store, id: &GuestId, json: bool) -> Result<(), Issue
         RECENT_AUDIT,
         0,
     )?;
+    // As the daemon counts with the default event window (the CLI does not know the
+    // running daemon's tunables).
+    let window = accounting_window(latchkey::constants::EVENT_WINDOW_S.default);
     let mut usages = Vec::new();
     for r in &rules {
-        usages.push(store.usage(id, &r.lock_id, now_s, USAGE_HORIZON_S)?);
+        usages.push(store.rule_usage(r, now_s, &window)?);
     }
     if json {
         return json_out(&serde_json::json!({
@@ -318,35 +317,37 @@ fn quoted(name: &str) -> String {
     }
 }
 
-fn rule_text(r: &AccessRule) -> String {
-    let mut parts = vec![format!("role {}", r.role)];
-    if r.valid_from.is_some() || r.valid_until.is_some() {
+fn rule_text(e: &AccessEntry) -> String {
+    let r = &e.rule;
+    let mut parts = vec![format!("role {}", r.role())];
+    if r.valid_from().is_some() || r.valid_until().is_some() {
         parts.push(format!(
             "valid {} .. {}",
-            show_s(r.valid_from),
-            show_s(r.valid_until)
+            show_s(r.valid_from()),
+            show_s(r.valid_until())
         ));
     }
-    if let Some(s) = &r.schedule {
-        parts.push(format!("schedule {s:?}"));
+    if let Some(s) = r.schedule() {
+        parts.push(format!("schedule \"{s}\""));
     }
-    if let Some(m) = r.max_unlocks {
+    if let Some(m) = r.max_unlocks() {
         parts.push(format!("max {m} unlocks"));
     }
     parts.join("  ")
 }
 
-fn rule_json(r: &AccessRule) -> serde_json::Value {
+fn rule_json(e: &AccessEntry) -> serde_json::Value {
+    let r = &e.rule;
     serde_json::json!({
-        "guest_id": r.guest_id.to_string(),
-        "lock_id": r.lock_id.to_string(),
-        "role": r.role.as_str(),
-        "valid_from": r.valid_from,
-        "valid_until": r.valid_until,
-        "schedule": r.schedule,
-        "max_unlocks": r.max_unlocks,
-        "created_at_ms": r.created_at_ms,
-        "updated_at_ms": r.updated_at_ms,
+        "guest_id": e.guest_id.to_string(),
+        "lock_id": e.lock_id.to_string(),
+        "role": r.role().name(),
+        "valid_from": r.valid_from(),
+        "valid_until": r.valid_until(),
+        "schedule": r.schedule().map(ToString::to_string),
+        "max_unlocks": r.max_unlocks(),
+        "created_at_ms": e.created_at_ms,
+        "updated_at_ms": e.updated_at_ms,
     })
 }
 

@@ -18,6 +18,17 @@
 //! `min(not_after, t + 1)`. A revocation the lock has not confirmed changes nothing: the
 //! lock may still be using the grant.
 //!
+//! **Settled by the lock's own messages.** A lock's messages reach the issuer in the order
+//! the lock sent them (one MQTT connection, QoS 1, one topic), and a live lock sends a
+//! LockStatus every minute. So once the issuer has accepted a message from the lock stamped
+//! (lock clock) at or after `not_after`, every unlock event of the grant, all stamped
+//! before `not_after` and sent before that message, has arrived or is lost: the grant is
+//! settled at once, not `event_window_s` later. Likewise for a confirmed revocation: the
+//! revocation-applied event is itself such a message. This assumes in-order delivery and a
+//! lock clock that does not run backwards; `docs/policy.md` says what breaks it. The
+//! `not_after + max_clock_skew_s + event_window_s` bound still applies when the lock is
+//! silent.
+//!
 //! The result is exact with respect to the accepted events: if each grant is issued with
 //! at most the remaining allocation, the accepted unlock events of a rule never exceed its
 //! `max_unlocks`. What it cannot see: unlocks whose events were lost (a lock's event
@@ -48,6 +59,9 @@ pub struct GrantUsage {
     /// Lock timestamp (Unix seconds) of the accepted revocation-applied event (kind 4) of
     /// this grant, if the lock confirmed its revocation.
     pub revocation_applied_at: Option<u64>,
+    /// The highest timestamp (the lock's clock, Unix ms) of the messages (events and
+    /// statuses) the issuer accepted from this grant's lock, if any.
+    pub lock_high_water_ms: Option<u64>,
 }
 
 impl GrantUsage {
@@ -63,11 +77,22 @@ impl GrantUsage {
             .saturating_add(window.event_window_s)
     }
 
+    /// Whether the lock's own messages settled the grant: its revocation was confirmed,
+    /// or the issuer accepted a message of the lock stamped at or after `not_after`. The
+    /// lock's messages arrive in order, so no unlock event of the grant is still on its way.
+    pub fn settled_by_lock(&self) -> bool {
+        self.revocation_applied_at.is_some()
+            || self
+                .lock_high_water_ms
+                .is_some_and(|t| t >= self.not_after.saturating_mul(1000))
+    }
+
     /// Unlocks this grant may still produce that the issuer could accept: its allocation
-    /// less its confirmed unlocks while unsettled, 0 afterwards. An unlimited grant counts
-    /// as `u32::MAX` until it settles.
+    /// less its confirmed unlocks while unsettled, 0 afterwards (settled by the lock's
+    /// messages, or past [`GrantUsage::settles_at`]). An unlimited grant counts as
+    /// `u32::MAX` until it settles.
     pub fn outstanding(&self, now_s: u64, window: &AccountingWindow) -> u32 {
-        if now_s >= self.settles_at(window) {
+        if self.settled_by_lock() || now_s >= self.settles_at(window) {
             return 0;
         }
         let allocation = match self.max_unlocks {
@@ -125,6 +150,7 @@ mod tests {
             unlocks,
             not_after,
             revocation_applied_at: None,
+            lock_high_water_ms: None,
         }
     }
 
@@ -158,15 +184,43 @@ mod tests {
     }
 
     #[test]
-    fn a_confirmed_revocation_settles_the_grant_earlier() {
+    fn a_confirmed_revocation_settles_the_grant_at_once() {
         let mut g = grant(5, 1, 10_000);
+        assert_eq!(g.outstanding(5_000, &WINDOW), 4);
+        // The revocation-applied event is itself a message of the lock sent after every
+        // unlock of the grant: nothing of the grant is still on its way.
         g.revocation_applied_at = Some(4_000);
+        assert!(g.settled_by_lock());
+        assert_eq!(g.outstanding(5_000, &WINDOW), 0);
+        // The bound without the lock's messages is unchanged.
         assert_eq!(g.settles_at(&WINDOW), 4_001 + 30 + 3_600);
-        assert_eq!(g.outstanding(7_630, &WINDOW), 4);
-        assert_eq!(g.outstanding(7_631, &WINDOW), 0);
-        // A revocation applied after not_after changes nothing.
         g.revocation_applied_at = Some(12_000);
         assert_eq!(g.settles_at(&WINDOW), 13_630);
+    }
+
+    #[test]
+    fn a_lock_message_stamped_at_or_after_not_after_settles_the_grant() {
+        let mut g = grant(5, 2, 10_000);
+        // The lock's latest message is from before the end: still outstanding.
+        g.lock_high_water_ms = Some(9_999_999);
+        assert!(!g.settled_by_lock());
+        assert_eq!(g.outstanding(10_010, &WINDOW), 3);
+        // Its heartbeat at not_after (lock clock) settles it, long before the event window.
+        g.lock_high_water_ms = Some(10_000_000);
+        assert!(g.settled_by_lock());
+        assert_eq!(g.outstanding(10_010, &WINDOW), 0);
+        let u = Usage::from_grants(10_010, &WINDOW, &[g]);
+        assert_eq!(
+            u,
+            Usage {
+                confirmed_unlocks: 2,
+                outstanding_allocation: 0
+            }
+        );
+        // A silent lock: only the bound settles it.
+        g.lock_high_water_ms = None;
+        assert_eq!(g.outstanding(13_629, &WINDOW), 3);
+        assert_eq!(g.outstanding(13_630, &WINDOW), 0);
     }
 
     #[test]

@@ -43,6 +43,27 @@ impl Refusal {
     }
 }
 
+impl From<Refusal> for latchkey::Reason {
+    /// The core's reason code for the refusal (spec §8.13).
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::NotAuthorized => latchkey::Reason::NotAuthorized,
+            Refusal::OutsideAccessWindow => latchkey::Reason::OutsideAccessWindow,
+            Refusal::OutsideSchedule => latchkey::Reason::OutsideSchedule,
+            Refusal::UnlockLimitReached => latchkey::Reason::UnlockLimitReached,
+        }
+    }
+}
+
+impl From<Decision> for latchkey::issuer::Authorization {
+    fn from(d: Decision) -> Self {
+        Self {
+            not_after_max: d.not_after_max,
+            max_unlocks: d.max_unlocks,
+        }
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.reason_name())
@@ -150,6 +171,24 @@ mod tests {
             Refusal::UnlockLimitReached.to_string(),
             "unlock_limit_reached"
         );
+    }
+
+    #[test]
+    fn refusals_and_decisions_become_the_cores_reasons_and_authorizations() {
+        for r in [
+            Refusal::NotAuthorized,
+            Refusal::OutsideAccessWindow,
+            Refusal::OutsideSchedule,
+            Refusal::UnlockLimitReached,
+        ] {
+            assert_eq!(latchkey::Reason::from(r).name(), r.reason_name());
+        }
+        let d = Decision {
+            not_after_max: Some(7),
+            max_unlocks: 3,
+        };
+        let a = latchkey::issuer::Authorization::from(d);
+        assert_eq!((a.not_after_max, a.max_unlocks), (Some(7), 3));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Access rules: which guest may open which lock, in which role, from when until when, on
 //! which weekly schedule and how many times. One row per guest × lock; a guest without a
-//! row for a lock is not authorized there (LK-ISS-7). Deciding with a rule is the policy
-//! module's job; this file only stores rules, after basic checks.
-
-use std::fmt;
-use std::str::FromStr;
+//! row for a lock is not authorized there (LK-ISS-7). The rule itself is the policy
+//! module's [`AccessRule`] (checked by [`AccessRule::new`] before it is written); deciding
+//! with it is [`crate::policy::decide`]'s job.
+//!
+//! The schedule is stored as the policy's JSON form (`schedule_json`); a row written as
+//! schedule text (by hand, or by an earlier build) is read with [`WeeklySchedule::parse`].
 
 use latchkey::{GuestId, LockId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -13,76 +14,26 @@ use super::Store;
 use super::audit::{self, AuditSource, NewAudit};
 use super::db::{int, parse_id, uint, uint_opt};
 use crate::error::IssuerdError;
+use crate::policy::{AccessRule, AccessRuleSpec, Role, RuleError, WeeklySchedule};
 
-/// Longest schedule text accepted.
-pub const MAX_SCHEDULE_LEN: usize = 2048;
-
-/// A guest's role at a lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Role {
-    /// Manages the lock.
-    Admin,
-    /// Lives there.
-    Resident,
-    /// A visitor.
-    #[default]
-    Guest,
-}
-
-impl Role {
-    /// The column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Resident => "resident",
-            Self::Guest => "guest",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "admin" => Ok(Self::Admin),
-            "resident" => Ok(Self::Resident),
-            "guest" => Ok(Self::Guest),
-            _ => Err(format!("{s:?} is not a role (admin, resident or guest)")),
-        }
-    }
-}
-
-/// A stored access rule.
+/// A stored access rule: the rule of one guest at one lock, and when it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessRule {
+pub struct AccessEntry {
     /// The guest.
     pub guest_id: GuestId,
     /// The lock.
     pub lock_id: LockId,
-    /// Its role there.
-    pub role: Role,
-    /// No access before (Unix s).
-    pub valid_from: Option<u64>,
-    /// No access from (Unix s).
-    pub valid_until: Option<u64>,
-    /// Weekly schedule, as given (the policy module parses it).
-    pub schedule: Option<String>,
-    /// Most unlocks in total at this lock.
-    pub max_unlocks: Option<u32>,
-    /// Created at, Unix ms.
+    /// The rule (role, window, schedule, unlock limit), checked.
+    pub rule: AccessRule,
+    /// Created at, Unix ms: the rule's unlock limit counts the grants issued since.
     pub created_at_ms: u64,
     /// Last changed at, Unix ms.
     pub updated_at_ms: u64,
 }
 
-/// Changes to an access rule. `None` keeps the field (for a new rule: role `guest`, no
-/// window, no schedule, no limit); `Some(None)` clears it.
+/// Changes to an access rule. `None` keeps the field (for a new rule: role `resident`, no
+/// window, no schedule, no limit); `Some(None)` clears it. The result must be a valid
+/// [`AccessRule`] (a `guest` needs `valid_until`, an `admin` takes no schedule or limit).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessChange {
     /// The role.
@@ -91,107 +42,74 @@ pub struct AccessChange {
     pub valid_from: Option<Option<u64>>,
     /// End of the access window (Unix s).
     pub valid_until: Option<Option<u64>>,
-    /// Weekly schedule text.
-    pub schedule: Option<Option<String>>,
+    /// Weekly schedule, in the lock's local time.
+    pub schedule: Option<Option<WeeklySchedule>>,
     /// Unlock limit.
     pub max_unlocks: Option<Option<u32>>,
 }
 
+/// The role of a rule the change does not name: unbounded, unrestricted access until told
+/// otherwise (a `guest` would need an end).
+pub const DEFAULT_ROLE: Role = Role::Resident;
+
 impl AccessChange {
-    fn apply(
-        &self,
-        guest_id: GuestId,
-        lock_id: LockId,
-        old: Option<AccessRule>,
-        now_ms: u64,
-    ) -> AccessRule {
-        let mut r = old.unwrap_or(AccessRule {
-            guest_id,
-            lock_id,
-            role: Role::default(),
-            valid_from: None,
-            valid_until: None,
-            schedule: None,
-            max_unlocks: None,
-            created_at_ms: now_ms,
-            updated_at_ms: now_ms,
-        });
+    /// A change that sets every field as `rule` has it.
+    pub fn from_rule(rule: &AccessRule) -> Self {
+        let spec = rule.to_spec();
+        Self {
+            role: Some(spec.role),
+            valid_from: Some(spec.valid_from),
+            valid_until: Some(spec.valid_until),
+            schedule: Some(spec.schedule),
+            max_unlocks: Some(spec.max_unlocks),
+        }
+    }
+
+    /// `old` (or a new rule) with this change applied, checked.
+    pub fn apply_to(&self, old: Option<&AccessRule>) -> Result<AccessRule, RuleError> {
+        let mut spec = old.map_or_else(|| AccessRuleSpec::new(DEFAULT_ROLE), AccessRule::to_spec);
         if let Some(role) = self.role {
-            r.role = role;
+            spec.role = role;
         }
         if let Some(v) = self.valid_from {
-            r.valid_from = v;
+            spec.valid_from = v;
         }
         if let Some(v) = self.valid_until {
-            r.valid_until = v;
+            spec.valid_until = v;
         }
         if let Some(v) = &self.schedule {
-            r.schedule.clone_from(v);
+            spec.schedule.clone_from(v);
         }
         if let Some(v) = self.max_unlocks {
-            r.max_unlocks = v;
+            spec.max_unlocks = v;
         }
-        r.updated_at_ms = now_ms;
-        r
+        AccessRule::new(spec)
     }
 
     fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
-            "role": self.role.map(Role::as_str),
+            "role": self.role.map(Role::name),
             "valid_from": self.valid_from,
             "valid_until": self.valid_until,
-            "schedule": self.schedule,
+            "schedule": self.schedule.as_ref().map(|s| s.as_ref().map(ToString::to_string)),
             "max_unlocks": self.max_unlocks,
         })
     }
 }
 
-/// Checks what the store can check of a schedule: present, bounded, printable, and valid
-/// JSON when it looks like JSON. Its grammar belongs to the policy module.
-pub(crate) fn check_schedule(text: &str) -> Result<(), IssuerdError> {
-    let t = text.trim();
-    if t.is_empty() || text.len() > MAX_SCHEDULE_LEN || text.chars().any(char::is_control) {
-        return Err(IssuerdError::invalid(
-            "schedule",
-            format!(
-                "give 1 to {MAX_SCHEDULE_LEN} printable characters, e.g. \
-                 \"Mon-Fri 08:00-18:00; Sat 09:00-12:00\""
-            ),
-        ));
-    }
-    if t.starts_with(['{', '['])
-        && let Err(e) = serde_json::from_str::<serde_json::Value>(t)
-    {
-        return Err(IssuerdError::invalid(
-            "schedule",
-            format!("invalid JSON: {e}"),
-        ));
-    }
-    Ok(())
+/// A rule the policy refuses, naming the guest and lock it was for.
+fn refused(guest: &GuestId, lock: &LockId, e: &RuleError) -> IssuerdError {
+    IssuerdError::invalid("access rule", format!("guest {guest} at lock {lock}: {e}"))
 }
 
-fn check(rule: &AccessRule) -> Result<(), IssuerdError> {
-    if let (Some(from), Some(until)) = (rule.valid_from, rule.valid_until)
-        && from >= until
-    {
-        return Err(IssuerdError::invalid(
-            "access rule",
-            format!(
-                "valid-from ({from}) must be before valid-until ({until}) for guest {} at lock {}",
-                rule.guest_id, rule.lock_id
-            ),
-        ));
+/// Reads a `schedule_json` column: the policy's JSON form, or schedule text.
+fn read_schedule(text: &str) -> Result<WeeklySchedule, String> {
+    let t = text.trim();
+    if t.starts_with('{') {
+        serde_json::from_str(t).map_err(|e| format!("schedule JSON: {e}"))
+    } else {
+        WeeklySchedule::parse(t).map_err(|e| format!("schedule text: {e}"))
     }
-    if let Some(s) = &rule.schedule {
-        check_schedule(s)?;
-    }
-    if rule.max_unlocks == Some(0) {
-        return Err(IssuerdError::invalid(
-            "access rule",
-            "max-unlocks must be at least 1 (revoke the guest or remove the rule to deny access)",
-        ));
-    }
-    Ok(())
 }
 
 const COLUMNS: &str = "guest_id, lock_id, role, valid_from, valid_until, schedule_json, \
@@ -209,21 +127,33 @@ type RawRule = (
     i64,
 );
 
-fn finish(r: RawRule) -> Result<AccessRule, IssuerdError> {
+fn finish(r: RawRule) -> Result<AccessEntry, IssuerdError> {
     let (guest, lock, role, from, until, schedule, max, created, updated) = r;
-    let role = role.parse().map_err(|e| IssuerdError::CorruptRow {
+    let corrupt = |detail: String| IssuerdError::CorruptRow {
         table: "access",
         key: format!("{guest}/{lock}"),
-        detail: e,
-    })?;
-    Ok(AccessRule {
-        guest_id: parse_id("access", &guest)?,
-        lock_id: parse_id("access", &lock)?,
+        detail,
+    };
+    let role: Role = role
+        .parse()
+        .map_err(|e: crate::policy::UnknownRole| corrupt(e.to_string()))?;
+    let schedule = schedule
+        .as_deref()
+        .map(read_schedule)
+        .transpose()
+        .map_err(corrupt)?;
+    let rule = AccessRule::new(AccessRuleSpec {
         role,
         valid_from: uint_opt(from),
         valid_until: uint_opt(until),
         schedule,
         max_unlocks: max.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
+    })
+    .map_err(|e| corrupt(format!("{e}; fix it with `latchkey-issuer set-access`")))?;
+    Ok(AccessEntry {
+        guest_id: parse_id("access", &guest)?,
+        lock_id: parse_id("access", &lock)?,
+        rule,
         created_at_ms: uint(created),
         updated_at_ms: uint(updated),
     })
@@ -236,25 +166,33 @@ fn query(conn: &Connection, where_: &str, arg: String) -> rusqlite::Result<Vec<R
     stmt.query_map([arg], |r| RawRule::try_from(r))?.collect()
 }
 
+/// The stored rule of `guest` at `lock`, if any (a row that does not read is an error).
 pub(crate) fn get(
     conn: &Connection,
+    path: &std::path::Path,
     guest: &GuestId,
     lock: &LockId,
-) -> Result<Option<AccessRule>, rusqlite::Error> {
-    let raw = conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM access WHERE guest_id = ?1 AND lock_id = ?2"),
-            [guest.to_string(), lock.to_string()],
-            |r| RawRule::try_from(r),
-        )
-        .optional()?;
-    // A malformed row reads as absent here; the listing functions report it.
-    Ok(raw.and_then(|r| finish(r).ok()))
+) -> Result<Option<AccessEntry>, IssuerdError> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM access WHERE guest_id = ?1 AND lock_id = ?2"),
+        [guest.to_string(), lock.to_string()],
+        |r| RawRule::try_from(r),
+    )
+    .optional()
+    .map_err(IssuerdError::db(path, "read an access rule"))?
+    .map(finish)
+    .transpose()
 }
 
-/// Writes `rule` (insert or replace).
-pub(crate) fn put(conn: &Connection, rule: &AccessRule) -> Result<(), IssuerdError> {
-    check(rule)?;
+/// Writes `entry` (insert or replace).
+fn put(conn: &Connection, path: &std::path::Path, e: &AccessEntry) -> Result<(), IssuerdError> {
+    let spec = e.rule.to_spec();
+    let schedule = spec
+        .schedule
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|err| IssuerdError::invalid("schedule", err))?;
     conn.execute(
         "INSERT INTO access (guest_id, lock_id, role, valid_from, valid_until, schedule_json,
                              max_unlocks, created_at_ms, updated_at_ms)
@@ -264,32 +202,47 @@ pub(crate) fn put(conn: &Connection, rule: &AccessRule) -> Result<(), IssuerdErr
             valid_until = excluded.valid_until, schedule_json = excluded.schedule_json,
             max_unlocks = excluded.max_unlocks, updated_at_ms = excluded.updated_at_ms",
         params![
-            rule.guest_id.to_string(),
-            rule.lock_id.to_string(),
-            rule.role.as_str(),
-            rule.valid_from.map(int),
-            rule.valid_until.map(int),
-            rule.schedule,
-            rule.max_unlocks,
-            int(rule.created_at_ms),
-            int(rule.updated_at_ms),
+            e.guest_id.to_string(),
+            e.lock_id.to_string(),
+            spec.role.name(),
+            spec.valid_from.map(int),
+            spec.valid_until.map(int),
+            schedule,
+            spec.max_unlocks,
+            int(e.created_at_ms),
+            int(e.updated_at_ms),
         ],
     )
     .map(|_| ())
-    .map_err(|e| IssuerdError::invalid("access rule", e))
+    .map_err(IssuerdError::db(path, "write an access rule"))
 }
 
-/// Applies `change` to the rules of `guest` at each of `locks` (creating missing ones).
+/// Applies `change` to the rules of `guest` at each of `locks` (creating missing ones),
+/// each checked by [`AccessRule::new`] before anything is written.
 pub(crate) fn apply(
     conn: &Connection,
+    path: &std::path::Path,
     guest: &GuestId,
     locks: &[LockId],
     change: &AccessChange,
     now_ms: u64,
 ) -> Result<(), IssuerdError> {
+    let mut entries = Vec::with_capacity(locks.len());
     for lock in locks {
-        let old = get(conn, guest, lock).map_err(|e| IssuerdError::invalid("access rule", e))?;
-        put(conn, &change.apply(*guest, *lock, old, now_ms))?;
+        let old = get(conn, path, guest, lock)?;
+        let rule = change
+            .apply_to(old.as_ref().map(|o| &o.rule))
+            .map_err(|e| refused(guest, lock, &e))?;
+        entries.push(AccessEntry {
+            guest_id: *guest,
+            lock_id: *lock,
+            rule,
+            created_at_ms: old.map_or(now_ms, |o| o.created_at_ms),
+            updated_at_ms: now_ms,
+        });
+    }
+    for e in &entries {
+        put(conn, path, e)?;
     }
     Ok(())
 }
@@ -310,7 +263,7 @@ impl Store {
             return Err(IssuerdError::UnknownGuest(*guest));
         }
         super::guests::check_locks(&tx, &path, locks)?;
-        apply(&tx, guest, locks, change, now_ms)?;
+        apply(&tx, &path, guest, locks, change, now_ms)?;
         audit::commit_with(
             tx,
             &path,
@@ -361,12 +314,12 @@ impl Store {
         &self,
         guest: &GuestId,
         lock: &LockId,
-    ) -> Result<Option<AccessRule>, IssuerdError> {
-        get(&self.conn, guest, lock).map_err(self.err("read an access rule"))
+    ) -> Result<Option<AccessEntry>, IssuerdError> {
+        get(&self.conn, &self.path, guest, lock)
     }
 
     /// Every rule of a guest, by lock.
-    pub fn access_of_guest(&self, guest: &GuestId) -> Result<Vec<AccessRule>, IssuerdError> {
+    pub fn access_of_guest(&self, guest: &GuestId) -> Result<Vec<AccessEntry>, IssuerdError> {
         query(&self.conn, "guest_id = ?1", guest.to_string())
             .map_err(self.err("read access rules"))?
             .into_iter()
@@ -375,11 +328,91 @@ impl Store {
     }
 
     /// Every rule at a lock, by guest.
-    pub fn access_at_lock(&self, lock: &LockId) -> Result<Vec<AccessRule>, IssuerdError> {
+    pub fn access_at_lock(&self, lock: &LockId) -> Result<Vec<AccessEntry>, IssuerdError> {
         query(&self.conn, "lock_id = ?1", lock.to_string())
             .map_err(self.err("read access rules"))?
             .into_iter()
             .map(finish)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::grants::tests::setup;
+    use crate::store::testing;
+
+    #[test]
+    fn rules_are_checked_by_the_policy_before_they_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = testing::open(dir.path());
+        let (l, g) = setup(&mut s);
+        let rule = s.access_rule(&g, &l).unwrap().unwrap();
+        assert_eq!(rule.rule.role(), DEFAULT_ROLE, "a new rule without a role");
+
+        // A guest without an end is refused, naming the fix; nothing changes.
+        let e = s
+            .set_access(
+                &g,
+                &[l],
+                &AccessChange {
+                    role: Some(Role::Guest),
+                    ..Default::default()
+                },
+                10,
+                "test",
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("--valid-until"), "{e}");
+        assert_eq!(s.access_rule(&g, &l).unwrap().unwrap(), rule);
+
+        let schedule = WeeklySchedule::parse("Sat,Sun 10:00-12:30; Mon-Fri 8:00-18:00").unwrap();
+        s.set_access(
+            &g,
+            &[l],
+            &AccessChange {
+                role: Some(Role::Guest),
+                valid_until: Some(Some(5_000)),
+                schedule: Some(Some(schedule.clone())),
+                ..Default::default()
+            },
+            20,
+            "test",
+        )
+        .unwrap();
+        let got = s.access_rule(&g, &l).unwrap().unwrap();
+        assert_eq!(got.rule.schedule(), Some(&schedule));
+        assert_eq!((got.created_at_ms, got.updated_at_ms), (0, 20));
+        // Stored as the policy's JSON form.
+        let stored: String = s
+            .conn
+            .query_row("SELECT schedule_json FROM access", [], |r| r.get(0))
+            .unwrap();
+        assert!(stored.starts_with(r#"{"slots":"#), "{stored}");
+
+        // A row written as text (by hand, or an earlier build) still reads.
+        s.conn
+            .execute("UPDATE access SET schedule_json = 'daily 22:00-06:00'", [])
+            .unwrap();
+        let text = s.access_rule(&g, &l).unwrap().unwrap();
+        assert_eq!(
+            text.rule.schedule().map(ToString::to_string).as_deref(),
+            Some("daily 22:00-06:00")
+        );
+        // An admin may not keep a schedule.
+        let e = s
+            .set_access(
+                &g,
+                &[l],
+                &AccessChange {
+                    role: Some(Role::Admin),
+                    ..Default::default()
+                },
+                30,
+                "test",
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("admin"), "{e}");
     }
 }

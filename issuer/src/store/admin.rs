@@ -1,20 +1,13 @@
-//! Admin web users (argon2id password hashes, failed-login counting and lockout) and their
-//! sessions (stored by the SHA-256 of the cookie token, never the token).
+//! Admin web users (argon2id password hashes from [`crate::password`], the admin web's
+//! failed-login accounting) and their sessions (stored by the SHA-256 of the cookie token,
+//! never the token).
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::Store;
 use super::audit::{self, AuditSource, NewAudit};
 use super::db::{int, uint, uint_opt};
 use crate::error::IssuerdError;
-
-/// Shortest password accepted.
-pub const MIN_PASSWORD_LEN: usize = 10;
-/// Longest password accepted (argon2 hashes any length; a cap bounds the work).
-pub const MAX_PASSWORD_LEN: usize = 1024;
 
 /// An admin user (never the hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +18,10 @@ pub struct AdminUser {
     pub created_at_ms: u64,
     /// Password last set at, Unix ms.
     pub password_changed_at_ms: u64,
-    /// Failed logins since the last success.
+    /// Failed logins in the current window (the admin web's throttling).
     pub failed_logins: u32,
+    /// When the current window's first failure happened, Unix ms.
+    pub first_failure_ms: Option<u64>,
     /// Logins refused until, Unix ms.
     pub locked_until_ms: Option<u64>,
     /// Last successful login, Unix ms.
@@ -86,34 +81,8 @@ pub(crate) fn check_user_name(name: &str) -> Result<(), IssuerdError> {
     }
 }
 
-/// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes), as a PHC string.
-pub fn hash_password(password: &str) -> Result<String, IssuerdError> {
-    let n = password.chars().count();
-    if n < MIN_PASSWORD_LEN || password.len() > MAX_PASSWORD_LEN {
-        return Err(IssuerdError::Password(format!(
-            "a password needs {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"
-        )));
-    }
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| IssuerdError::Password(format!("hashing failed: {e}")))
-}
-
-/// Whether `password` matches the PHC string `hash` (argon2's comparison is constant time).
-pub fn verify_password(hash: &str, password: &str) -> bool {
-    if password.len() > MAX_PASSWORD_LEN {
-        return false;
-    }
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
-}
-
-const USER_COLUMNS: &str =
-    "name, created_at_ms, password_changed_at_ms, failed_logins, locked_until_ms, last_login_ms";
+const USER_COLUMNS: &str = "name, created_at_ms, password_changed_at_ms, failed_logins, \
+                            locked_until_ms, last_login_ms, first_failure_ms";
 
 fn user(r: &Row<'_>) -> rusqlite::Result<AdminUser> {
     Ok(AdminUser {
@@ -123,6 +92,7 @@ fn user(r: &Row<'_>) -> rusqlite::Result<AdminUser> {
         failed_logins: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX),
         locked_until_ms: uint_opt(r.get(4)?),
         last_login_ms: uint_opt(r.get(5)?),
+        first_failure_ms: uint_opt(r.get(6)?),
     })
 }
 
@@ -138,7 +108,8 @@ fn session(r: &Row<'_>) -> rusqlite::Result<AdminSession> {
 }
 
 impl Store {
-    /// Adds an admin user with a password hash from [`hash_password`].
+    /// Adds an admin user with a password hash from
+    /// [`hash_new_password`](crate::password::hash_new_password).
     pub fn add_admin_user(
         &mut self,
         name: &str,
@@ -172,7 +143,8 @@ impl Store {
         self.change_admin_user(name, "admin_password_changed", now_ms, actor, |tx| {
             let n = tx.execute(
                 "UPDATE admin_users SET password_hash = ?2, password_changed_at_ms = ?3,
-                                        failed_logins = 0, locked_until_ms = NULL
+                                        failed_logins = 0, first_failure_ms = NULL,
+                                        locked_until_ms = NULL
                  WHERE name = ?1",
                 params![name, password_hash, int(now_ms)],
             )?;
@@ -242,7 +214,8 @@ impl Store {
             .map_err(self.err("read an admin user"))
     }
 
-    /// A user's password hash, to verify a login with [`verify_password`].
+    /// A user's password hash, to verify a login with
+    /// [`verify_password`](crate::password::verify_password).
     pub fn admin_password_hash(&self, name: &str) -> Result<Option<String>, IssuerdError> {
         self.conn
             .query_row(
@@ -254,49 +227,38 @@ impl Store {
             .map_err(self.err("read a password hash"))
     }
 
-    /// Counts a failed login; at `lock_after` consecutive failures the user is locked out
-    /// for `lock_for_ms` (and the count restarts). Returns the lockout's end, if any.
-    pub fn record_login_failure(
+    /// Stores a user's failed-login accounting, as the admin web's throttling computed it
+    /// (`web::throttle`): failures in the current window, when the window began, and the end
+    /// of a lockout.
+    pub fn set_admin_login_state(
         &mut self,
         name: &str,
-        now_ms: u64,
-        lock_after: u32,
-        lock_for_ms: u64,
-    ) -> Result<Option<u64>, IssuerdError> {
-        let path = self.path.clone();
-        let tx = self.tx()?;
-        let failures: Option<i64> = tx
-            .query_row(
-                "UPDATE admin_users SET failed_logins = failed_logins + 1 WHERE name = ?1
-                 RETURNING failed_logins",
-                [name],
-                |r| r.get(0),
+        failed_logins: u32,
+        first_failure_ms: Option<u64>,
+        locked_until_ms: Option<u64>,
+    ) -> Result<(), IssuerdError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE admin_users SET failed_logins = ?2, first_failure_ms = ?3,
+                                        locked_until_ms = ?4
+                 WHERE name = ?1",
+                params![
+                    name,
+                    failed_logins,
+                    first_failure_ms.map(int),
+                    locked_until_ms.map(int)
+                ],
             )
-            .optional()
-            .map_err(IssuerdError::db(&path, "count a failed login"))?;
-        let mut locked_until = None;
-        if let Some(n) = failures
-            && lock_after > 0
-            && n >= i64::from(lock_after)
-        {
-            let until = now_ms.saturating_add(lock_for_ms);
-            tx.execute(
-                "UPDATE admin_users SET failed_logins = 0, locked_until_ms = ?2 WHERE name = ?1",
-                params![name, int(until)],
-            )
-            .map_err(IssuerdError::db(&path, "lock an admin user out"))?;
-            locked_until = Some(until);
-        }
-        tx.commit().map_err(IssuerdError::db(&path, "commit"))?;
-        Ok(locked_until)
+            .map_err(self.err("store a user's failed logins"))?;
+        exists(n, name)
     }
 
-    /// Notes a successful login: failures cleared, last login set.
+    /// Notes a successful login.
     pub fn record_login_success(&mut self, name: &str, now_ms: u64) -> Result<(), IssuerdError> {
         self.conn
             .execute(
-                "UPDATE admin_users SET failed_logins = 0, locked_until_ms = NULL, last_login_ms = ?2
-                 WHERE name = ?1",
+                "UPDATE admin_users SET last_login_ms = ?2 WHERE name = ?1",
                 params![name, int(now_ms)],
             )
             .map(|_| ())
@@ -381,23 +343,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::password::{PasswordCheck, hash_new_password, verify_password};
     use crate::store::testing;
-
-    #[test]
-    fn passwords_are_argon2id_hashes_that_verify_only_the_password() {
-        let h = hash_password("correct horse battery").unwrap();
-        assert!(h.starts_with("$argon2id$"), "{h}");
-        assert!(verify_password(&h, "correct horse battery"));
-        assert!(!verify_password(&h, "correct horse batterY"));
-        assert!(!verify_password("not a hash", "correct horse battery"));
-        assert!(hash_password("short").is_err());
-    }
 
     #[test]
     fn admin_users_sessions_and_lockout() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = testing::open(dir.path());
-        let h = hash_password("first password!").unwrap();
+        let h = hash_new_password("first password!").unwrap();
         s.add_admin_user("alice", &h, 1, "cli").unwrap();
         assert!(matches!(
             s.add_admin_user("alice", &h, 2, "cli"),
@@ -427,35 +380,40 @@ mod tests {
             20
         );
 
-        // Three failures with lock_after 3: locked out, the count restarts.
+        // The web's accounting is stored as it computed it.
+        s.set_admin_login_state("alice", 2, Some(100), None)
+            .unwrap();
+        let u = s.admin_user("alice").unwrap().unwrap();
         assert_eq!(
-            s.record_login_failure("alice", 100, 3, 60_000).unwrap(),
-            None
+            (u.failed_logins, u.first_failure_ms, u.locked_until_ms),
+            (2, Some(100), None)
         );
+        s.set_admin_login_state("alice", 0, None, Some(60_102))
+            .unwrap();
         assert_eq!(
-            s.record_login_failure("alice", 101, 3, 60_000).unwrap(),
-            None
-        );
-        assert_eq!(
-            s.record_login_failure("alice", 102, 3, 60_000).unwrap(),
+            s.admin_user("alice").unwrap().unwrap().locked_until_ms,
             Some(60_102)
         );
-        let u = s.admin_user("alice").unwrap().unwrap();
-        assert_eq!((u.failed_logins, u.locked_until_ms), (0, Some(60_102)));
-        assert_eq!(s.record_login_failure("nobody", 0, 3, 1).unwrap(), None);
+        assert!(matches!(
+            s.set_admin_login_state("nobody", 1, None, None),
+            Err(IssuerdError::UnknownAdminUser(_))
+        ));
 
         // A new password lifts the lockout and ends every session.
-        let h2 = hash_password("second password!").unwrap();
+        let h2 = hash_new_password("second password!").unwrap();
         s.set_admin_password("alice", &h2, 200, "cli").unwrap();
         assert!(s.admin_session(&sess.token_sha256).unwrap().is_none());
         assert_eq!(
             s.admin_user("alice").unwrap().unwrap().locked_until_ms,
             None
         );
-        assert!(verify_password(
-            &s.admin_password_hash("alice").unwrap().unwrap(),
-            "second password!"
-        ));
+        assert_eq!(
+            verify_password(
+                "second password!",
+                &s.admin_password_hash("alice").unwrap().unwrap()
+            ),
+            PasswordCheck::Match
+        );
         assert!(matches!(
             s.set_admin_password("bob", &h2, 0, "cli"),
             Err(IssuerdError::UnknownAdminUser(_))

@@ -179,6 +179,20 @@ impl Store {
         rows.into_iter().map(finish).collect()
     }
 
+    /// One alert.
+    pub fn alert(&self, alert_id: &str) -> Result<Option<Alert>, IssuerdError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM alerts WHERE alert_id = ?1"),
+                [alert_id],
+                |r| RawAlert::try_from(r),
+            )
+            .optional()
+            .map_err(self.err("read an alert"))?
+            .map(finish)
+            .transpose()
+    }
+
     /// How many alerts match `filter`.
     pub fn alert_count(&self, filter: &AlertFilter) -> Result<u64, IssuerdError> {
         let (clause, args) = filter.where_clause();

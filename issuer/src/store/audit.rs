@@ -37,6 +37,12 @@ pub mod kinds {
     pub const GRANT_INSTALLED: &str = "grant_installed";
     /// A verified lock event: a revocation was applied.
     pub const REVOCATION_APPLIED: &str = "revocation_applied";
+    /// A verified lock event: a guest was locked out (reason: the failure that did it).
+    pub const LOCKOUT: &str = "lockout";
+    /// A verified lock event: a lockout ended.
+    pub const LOCKOUT_ENDED: &str = "lockout_ended";
+    /// A verified LockStatus (source lock; the status, counters by reason, as detail).
+    pub const STATUS: &str = "status";
     /// Admin: a guest was revoked.
     pub const GUEST_REVOKED: &str = "guest_revoked";
     /// Admin: a grant was revoked.
@@ -519,6 +525,30 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Entries recorded at or after `since_ms` whose row id is above `after_id`, oldest first
+    /// (in the order they were written), at most `limit`: for replaying the trail in pages.
+    pub fn audit_ascending(
+        &self,
+        since_ms: u64,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, IssuerdError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM audit WHERE at_ms >= ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+            ))
+            .map_err(self.err("read the audit trail"))?;
+        let rows = stmt
+            .query_map(params![int(since_ms), after_id, limit], |r| {
+                RawEntry::try_from(r)
+            })
+            .map_err(self.err("read the audit trail"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err("read the audit trail"))?;
+        rows.into_iter().map(finish).collect()
     }
 
     /// Verified lock messages recorded at or after `since_ms` (issuer time): what a

@@ -14,10 +14,16 @@ use crate::fsutil::{self, PRIVATE_FILE};
 
 /// The migrations, in order: migration `i` (0-based) takes `user_version` from `i` to
 /// `i + 1`. Append only; never edit one that has shipped.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_registry",
-    include_str!("../../migrations/0001_registry.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_registry",
+        include_str!("../../migrations/0001_registry.sql"),
+    ),
+    (
+        "0002_integration",
+        include_str!("../../migrations/0002_integration.sql"),
+    ),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -10,9 +10,11 @@ use latchkey::{GrantId, GuestId, LiveGrant, LockId, SessionId, UnixMillis};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
+use super::access::AccessEntry;
 use super::audit::{self, AuditSource, NewAudit, kinds};
 use super::db::{int, parse_id, parse_id_opt, uint, uint_opt};
 use crate::error::IssuerdError;
+use crate::policy::{AccountingWindow, GrantUsage, Usage};
 
 /// A grant as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +75,20 @@ pub struct NewGrant {
     pub max_unlocks: u16,
 }
 
+/// Which grants [`Store::grants_page`] lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GrantFilter {
+    /// `Some(true)`: live only (not revoked, `not_after` after `now_s`); `Some(false)`: past
+    /// only; `None`: all.
+    pub live: Option<bool>,
+    /// "Live" is judged at this time, Unix s.
+    pub now_s: u64,
+    /// At this lock.
+    pub lock_id: Option<LockId>,
+    /// Of this guest.
+    pub guest_id: Option<GuestId>,
+}
+
 /// A signed Revocation the issuer re-publishes until the lock reports it applied (a kind-4
 /// LockEvent for the grant) or the revoked grant would have expired anyway.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,18 +107,8 @@ pub struct PendingRevocation {
     pub next_publish: UnixMillis,
 }
 
-/// How much of an unlock limit a guest used at a lock.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// Unlocks the lock reported, over every grant.
-    pub confirmed_unlocks: u32,
-    /// Unlocks still possible under grants that may still produce an accepted unlock event
-    /// (`max_unlocks − unlocks` of each).
-    pub outstanding_allocation: u32,
-}
-
 /// What recording a verified lock event did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventEffect {
     /// `false`: the event was recorded before (a redelivery); nothing else was done.
     pub new: bool,
@@ -110,6 +116,8 @@ pub struct EventEffect {
     pub revocation_confirmed: bool,
     /// The guest of the event's grant, when the issuer knows the grant.
     pub guest_id: Option<GuestId>,
+    /// The audit entries written, in order (the event's, then `revocation_confirmed`'s).
+    pub audit: Vec<NewAudit>,
 }
 
 const COLUMNS: &str = "grant_id, lock_id, guest_id, session_id, issued_at, not_before, not_after, \
@@ -194,8 +202,9 @@ pub(crate) fn store_revocation(
 
 impl Store {
     /// Records a grant just issued, before it is published: the grant, the guest's
-    /// `last_used_ms`, and a `grant_issued` audit entry, in one transaction.
-    pub fn record_grant(&mut self, g: &NewGrant, now_ms: u64) -> Result<(), IssuerdError> {
+    /// `last_used_ms`, and a `grant_issued` audit entry, in one transaction. Returns the
+    /// audit entry.
+    pub fn record_grant(&mut self, g: &NewGrant, now_ms: u64) -> Result<NewAudit, IssuerdError> {
         let path = self.path.clone();
         let tx = self.tx()?;
         tx.execute(
@@ -219,19 +228,17 @@ impl Store {
             params![g.guest_id.to_string(), int(now_ms)],
         )
         .map_err(IssuerdError::db(&path, "note the guest's last use"))?;
-        audit::commit_with(
-            tx,
-            &path,
-            &NewAudit::new(now_ms, AuditSource::Issuer, kinds::GRANT_ISSUED)
-                .lock(g.lock_id)
-                .guest(g.guest_id)
-                .grant(g.grant_id, g.session_id)
-                .detail(serde_json::json!({
-                    "not_before": g.not_before,
-                    "not_after": g.not_after,
-                    "max_unlocks": g.max_unlocks,
-                })),
-        )
+        let entry = NewAudit::new(now_ms, AuditSource::Issuer, kinds::GRANT_ISSUED)
+            .lock(g.lock_id)
+            .guest(g.guest_id)
+            .grant(g.grant_id, g.session_id)
+            .detail(serde_json::json!({
+                "not_before": g.not_before,
+                "not_after": g.not_after,
+                "max_unlocks": g.max_unlocks,
+            }));
+        audit::commit_with(tx, &path, &entry)?;
+        Ok(entry)
     }
 
     /// Records the revocation of a live grant (signed payload, published `publishes`
@@ -334,8 +341,9 @@ impl Store {
 
     /// Records a verified lock event, in one transaction: the audit entry (with the
     /// event's id, so a redelivery is recognised and nothing else is done), the lock's
-    /// `last_seen_ms`, and the event's effect on its grant: an unlock is counted, an
-    /// installation noted, a revocation confirmed.
+    /// `last_seen_ms` and timestamp high-water mark, and the event's effect on its grant:
+    /// an unlock is counted, an installation noted, a revocation's application (the lock's
+    /// time) noted and a pending revocation confirmed.
     pub fn record_lock_event(
         &mut self,
         ev: &LockEvent,
@@ -365,15 +373,13 @@ impl Store {
         if !audit::insert(&tx, &entry).map_err(err("record a lock event"))? {
             return Ok(EventEffect::default());
         }
-        tx.execute(
-            "UPDATE locks SET last_seen_ms = max(coalesce(last_seen_ms, 0), ?2) WHERE lock_id = ?1",
-            params![lock, int(now_ms)],
-        )
-        .map_err(err("note the lock as seen"))?;
+        super::locks::note_message(&tx, &ev.lock_id, now_ms, ev.timestamp_ms, None)
+            .map_err(err("note the lock as seen"))?;
         let mut effect = EventEffect {
             new: true,
             revocation_confirmed: false,
             guest_id,
+            audit: vec![entry],
         };
         match ev.kind {
             EventKind::Unlock => {
@@ -392,6 +398,13 @@ impl Store {
                 .map_err(err("note an installation"))?;
             }
             EventKind::RevocationApplied => {
+                tx.execute(
+                    "UPDATE grants SET revocation_applied_lock_ms =
+                        min(coalesce(revocation_applied_lock_ms, ?3), ?3)
+                     WHERE grant_id = ?1 AND lock_id = ?2",
+                    params![grant, lock, int(ev.timestamp_ms)],
+                )
+                .map_err(err("note a revocation applied"))?;
                 let n = tx
                     .execute(
                         "UPDATE grants SET revocation_confirmed_at_ms = ?3
@@ -408,6 +421,7 @@ impl Store {
                             .grant(ev.grant_id, ev.session_id);
                     confirmed.guest_id = guest_id;
                     audit::insert(&tx, &confirmed).map_err(err("record the audit entry"))?;
+                    effect.audit.push(confirmed);
                 }
             }
             EventKind::Rejection | EventKind::Lockout | EventKind::LockoutEnded => {}
@@ -495,6 +509,71 @@ impl Store {
             .transpose()
     }
 
+    /// Grants matching `filter`, newest issued first, `limit` from `offset`; and how many
+    /// match.
+    pub fn grants_page(
+        &self,
+        filter: &GrantFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<GrantRecord>, u64), IssuerdError> {
+        let live = "(revoked_at_ms IS NULL AND not_after > ?1)";
+        let cond = format!(
+            "(?2 IS NULL OR (?2 = 1) = {live}) AND (?3 IS NULL OR lock_id = ?3)
+             AND (?4 IS NULL OR guest_id = ?4)"
+        );
+        let args = params![
+            int(filter.now_s),
+            filter.live.map(i64::from),
+            filter.lock_id.map(|l| l.to_string()),
+            filter.guest_id.map(|g| g.to_string()),
+        ];
+        let total: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT count(*) FROM grants WHERE {cond}"),
+                args,
+                |r| r.get(0),
+            )
+            .map_err(self.err("count grants"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM grants WHERE {cond}
+                 ORDER BY coalesce(issued_at, 0) DESC, grant_id LIMIT ?5 OFFSET ?6"
+            ))
+            .map_err(self.err("list grants"))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    int(filter.now_s),
+                    filter.live.map(i64::from),
+                    filter.lock_id.map(|l| l.to_string()),
+                    filter.guest_id.map(|g| g.to_string()),
+                    limit,
+                    int(offset)
+                ],
+                |r| RawGrant::try_from(r),
+            )
+            .map_err(self.err("list grants"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err("list grants"))?;
+        let grants = rows.into_iter().map(finish).collect::<Result<_, _>>()?;
+        Ok((grants, uint(total)))
+    }
+
+    /// How many grants are live at `now_s`.
+    pub fn live_grant_count(&self, now_s: u64) -> Result<u64, IssuerdError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM grants WHERE revoked_at_ms IS NULL AND not_after > ?1",
+                [int(now_s)],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(uint)
+            .map_err(self.err("count live grants"))
+    }
+
     /// A guest's grants whose validity ends after `since_s` (0: all), oldest end first.
     pub fn grants_of_guest(
         &self,
@@ -529,38 +608,52 @@ impl Store {
         .collect()
     }
 
-    /// A guest's usage of its unlock limit at a lock: confirmed unlocks over all its grants
-    /// there, and what grants may still add: a grant's allocation (`max_unlocks`) is
-    /// outstanding until `not_after + horizon_s` (after it the lock can no longer report an
-    /// unlock the issuer accepts) unless its revocation was confirmed.
-    pub fn usage(
+    /// How much of a rule's unlock limit is used: the grants of its guest at its lock
+    /// issued since the rule was created, each with the lock's timestamp high-water mark,
+    /// added up by the policy's accounting ([`Usage::from_grants`]).
+    pub fn rule_usage(
+        &self,
+        rule: &AccessEntry,
+        now_s: u64,
+        window: &AccountingWindow,
+    ) -> Result<Usage, IssuerdError> {
+        let grants = self.grant_usages(&rule.guest_id, &rule.lock_id, rule.created_at_ms / 1000)?;
+        Ok(Usage::from_grants(now_s, window, &grants))
+    }
+
+    /// The accounting figures of the grants of `guest` at `lock` issued at or after
+    /// `issued_since_s`.
+    pub fn grant_usages(
         &self,
         guest: &GuestId,
         lock: &LockId,
-        now_s: u64,
-        horizon_s: u64,
-    ) -> Result<Usage, IssuerdError> {
-        self.conn
-            .query_row(
-                "SELECT coalesce(sum(unlocks), 0),
-                        coalesce(sum(CASE WHEN not_after + ?4 > ?3
-                                           AND revocation_confirmed_at_ms IS NULL
-                                           AND max_unlocks > unlocks
-                                          THEN max_unlocks - unlocks ELSE 0 END), 0)
-                 FROM grants WHERE guest_id = ?1 AND lock_id = ?2",
-                params![
-                    guest.to_string(),
-                    lock.to_string(),
-                    int(now_s),
-                    int(horizon_s)
-                ],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        issued_since_s: u64,
+    ) -> Result<Vec<GrantUsage>, IssuerdError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT g.max_unlocks, g.unlocks, g.not_after, g.revocation_applied_lock_ms,
+                        l.lock_time_high_water_ms
+                 FROM grants g JOIN locks l ON l.lock_id = g.lock_id
+                 WHERE g.guest_id = ?1 AND g.lock_id = ?2 AND g.issued_at >= ?3",
             )
-            .map(|(c, o)| Usage {
-                confirmed_unlocks: u32::try_from(c).unwrap_or(u32::MAX),
-                outstanding_allocation: u32::try_from(o).unwrap_or(u32::MAX),
-            })
-            .map_err(self.err("compute a guest's usage"))
+            .map_err(self.err("read a rule's grants"))?;
+        let rows = stmt
+            .query_map(
+                params![guest.to_string(), lock.to_string(), int(issued_since_s)],
+                |r| {
+                    Ok(GrantUsage {
+                        max_unlocks: u16::try_from(r.get::<_, i64>(0)?).unwrap_or(u16::MAX),
+                        unlocks: u32::try_from(r.get::<_, i64>(1)?).unwrap_or(u32::MAX),
+                        not_after: uint(r.get(2)?),
+                        revocation_applied_at: uint_opt(r.get(3)?).map(|ms| ms / 1000),
+                        lock_high_water_ms: uint_opt(r.get(4)?),
+                    })
+                },
+            )
+            .map_err(self.err("read a rule's grants"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err("read a rule's grants"))
     }
 }
 
@@ -594,16 +687,21 @@ fn revoke_in(
     Ok(true)
 }
 
-/// The audit kind of a lock event.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::guests::tests::lock;
     use crate::store::{AccessChange, NewGuest, testing};
     use latchkey::EventId;
     use latchkey::crypto::EnrollmentKey;
 
-    fn setup(s: &mut Store) -> (LockId, GuestId) {
+    const WINDOW: AccountingWindow = AccountingWindow {
+        max_clock_skew_s: 0,
+        event_window_s: 100,
+    };
+
+    /// A lock and a guest with an access rule there (the default role, no limit).
+    pub(crate) fn setup(s: &mut Store) -> (LockId, GuestId) {
         let l = lock(s, 1);
         let g = GuestId([2; 16]);
         s.enroll_guest(
@@ -714,12 +812,14 @@ mod tests {
     }
 
     #[test]
-    fn usage_counts_confirmed_unlocks_and_what_live_grants_may_still_add() {
+    fn usage_counts_confirmed_unlocks_and_what_unsettled_grants_may_still_add() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = testing::open(dir.path());
         let (l, g) = setup(&mut s);
+        let rule = s.access_rule(&g, &l).unwrap().unwrap();
         s.record_grant(&grant(1, l, g, 1_000, 5), 0).unwrap();
         s.record_grant(&grant(2, l, g, 3_000, 3), 0).unwrap();
+        // Events stamped (lock clock) before either grant's end.
         for n in 10..12 {
             s.record_lock_event(&event(l, n, EventKind::Unlock, GrantId([1; 16])), 0)
                 .unwrap();
@@ -729,7 +829,7 @@ mod tests {
         // The same unlock event again counts once.
         s.record_lock_event(&event(l, 12, EventKind::Unlock, GrantId([2; 16])), 0)
             .unwrap();
-        let u = s.usage(&g, &l, 500, 100).unwrap();
+        let u = s.rule_usage(&rule, 500, &WINDOW).unwrap();
         assert_eq!(
             u,
             Usage {
@@ -737,8 +837,8 @@ mod tests {
                 outstanding_allocation: 3 + 2
             }
         );
-        // Past the first grant's end plus the horizon, only its confirmed unlocks count.
-        let u = s.usage(&g, &l, 1_100, 100).unwrap();
+        // Past the first grant's end plus the window, only its confirmed unlocks count.
+        let u = s.rule_usage(&rule, 1_100, &WINDOW).unwrap();
         assert_eq!(
             u,
             Usage {
@@ -746,7 +846,7 @@ mod tests {
                 outstanding_allocation: 2
             }
         );
-        // A confirmed revocation releases the allocation.
+        // A confirmed revocation releases the allocation at once, and its lock time is kept.
         s.record_revocation(&GrantId([2; 16]), b"r", 1, 0, "cli")
             .unwrap();
         s.record_lock_event(
@@ -755,8 +855,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            s.usage(&g, &l, 1_100, 100).unwrap().outstanding_allocation,
-            0
+            s.rule_usage(&rule, 600, &WINDOW)
+                .unwrap()
+                .outstanding_allocation,
+            3,
+            "only the first grant's, which its lock has not passed yet"
         );
         let rec = s.grant(&GrantId([1; 16])).unwrap().unwrap();
         assert_eq!((rec.unlocks, rec.max_unlocks), (2, 5));
@@ -765,6 +868,26 @@ mod tests {
         assert_eq!(
             s.grant(&GrantId([1; 16])).unwrap().unwrap().installed_at_ms,
             Some(77)
+        );
+        // A message of the lock stamped at the first grant's end settles it too.
+        let mut late = event(l, 15, EventKind::Rejection, GrantId::ZERO);
+        late.timestamp_ms = 1_000_000;
+        let effect = s.record_lock_event(&late, 90).unwrap();
+        assert_eq!(effect.audit.len(), 1);
+        assert_eq!(s.lock(&l).unwrap().unwrap().last_seen_ms, Some(90));
+        assert_eq!(
+            s.rule_usage(&rule, 600, &WINDOW).unwrap(),
+            Usage {
+                confirmed_unlocks: 3,
+                outstanding_allocation: 0
+            }
+        );
+        // Grants issued before the rule was created do not count against it.
+        let mut newer = rule.clone();
+        newer.created_at_ms = 101_000;
+        assert_eq!(
+            s.rule_usage(&newer, 600, &WINDOW).unwrap(),
+            Usage::default()
         );
     }
 }

@@ -231,7 +231,14 @@ impl Store {
             )
             .map_err(IssuerdError::db(&path, "enroll a guest"))?;
         }
-        access::apply(&tx, &guest.guest_id, &guest.locks, &guest.access, now_ms)?;
+        access::apply(
+            &tx,
+            &path,
+            &guest.guest_id,
+            &guest.locks,
+            &guest.access,
+            now_ms,
+        )?;
         audit::insert(
             &tx,
             &NewAudit::new(now_ms, AuditSource::Admin, "guest_enrolled")
@@ -360,6 +367,52 @@ impl Store {
         rows.into_iter().map(finish).collect()
     }
 
+    /// How many guests are enrolled, and how many of them are not revoked.
+    pub fn guest_counts(&self) -> Result<(u64, u64), IssuerdError> {
+        self.conn
+            .query_row(
+                "SELECT count(*), count(*) - count(revoked_at_ms) FROM guests",
+                [],
+                |r| Ok((uint(r.get(0)?), uint(r.get(1)?))),
+            )
+            .map_err(self.err("count guests"))
+    }
+
+    /// Guests whose name contains `name_contains` (ASCII case ignored; `None`: all), by name
+    /// then id, `limit` from `offset`; and how many match.
+    pub fn guests_page(
+        &self,
+        name_contains: Option<&str>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<EnrolledGuest>, u64), IssuerdError> {
+        let filter = "?1 IS NULL OR instr(lower(name), lower(?1)) > 0";
+        let total: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT count(*) FROM guests WHERE {filter}"),
+                [name_contains],
+                |r| r.get(0),
+            )
+            .map_err(self.err("count guests"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM guests WHERE {filter}
+                 ORDER BY name, guest_id LIMIT ?2 OFFSET ?3"
+            ))
+            .map_err(self.err("list guests"))?;
+        let rows = stmt
+            .query_map(params![name_contains, limit, int(offset)], |r| {
+                RawGuest::try_from(r)
+            })
+            .map_err(self.err("list guests"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err("list guests"))?;
+        let guests = rows.into_iter().map(finish).collect::<Result<_, _>>()?;
+        Ok((guests, uint(total)))
+    }
+
     /// Opens a guest's sealed enrollment key, for the core. The key wipes itself when
     /// dropped; it is never logged or stored elsewhere.
     pub fn enrollment_key(&self, guest: &GuestId) -> Result<EnrollmentKey, IssuerdError> {
@@ -386,8 +439,9 @@ impl Store {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::policy::Role;
     use crate::store::locks::NewLock;
-    use crate::store::{Role, testing};
+    use crate::store::testing;
 
     pub(crate) fn lock(s: &mut Store, b: u8) -> LockId {
         let mut rng = crate::rng::seeded_rng([b; 32]);
@@ -439,7 +493,7 @@ pub(crate) mod tests {
         let rules = s.access_of_guest(&g.guest_id).unwrap();
         assert_eq!(rules.len(), 1);
         assert_eq!(
-            (rules[0].role, rules[0].max_unlocks),
+            (rules[0].rule.role(), rules[0].rule.max_unlocks()),
             (Role::Resident, Some(5))
         );
 
@@ -472,7 +526,10 @@ pub(crate) mod tests {
         let rec = s.guest(&g.guest_id).unwrap().unwrap();
         assert!(!rec.revoked());
         assert!(s.enrollment_key(&g.guest_id).unwrap() == again.key);
-        assert_eq!(s.access_of_guest(&g.guest_id).unwrap()[0].role, Role::Guest);
+        assert_eq!(
+            s.access_of_guest(&g.guest_id).unwrap()[0].rule.role(),
+            crate::store::DEFAULT_ROLE
+        );
     }
 
     #[test]

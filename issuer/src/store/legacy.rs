@@ -353,10 +353,17 @@ fn insert_access(
     if !super::locks::exists(conn, lock)? {
         return Ok(0);
     }
+    // registry.json knew no roles or limits: unbounded access, the default role's.
     conn.execute(
-        "INSERT INTO access (guest_id, lock_id, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?3)
+        "INSERT INTO access (guest_id, lock_id, role, created_at_ms, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (guest_id, lock_id) DO NOTHING",
-        params![guest.to_string(), lock.to_string(), int(now_ms)],
+        params![
+            guest.to_string(),
+            lock.to_string(),
+            super::access::DEFAULT_ROLE.name(),
+            int(now_ms)
+        ],
     )
 }
 

@@ -1,11 +1,12 @@
 //! Registered locks: public key, name, time zone, position, when last heard from.
 
-use latchkey::LockId;
 use latchkey::crypto::rsa::RsaPublicKey;
+use latchkey::frame::{LockStatus, StatusFlags};
+use latchkey::{LockId, Reason};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
-use super::audit::{self, AuditSource, NewAudit};
+use super::audit::{self, AuditSource, NewAudit, kinds};
 use super::db::{int, parse_id, uint, uint_opt};
 use crate::error::IssuerdError;
 use crate::keys;
@@ -29,8 +30,10 @@ pub struct RegisteredLock {
     pub key_rotated_at_ms: Option<u64>,
     /// Last verified message from it, Unix ms (issuer clock).
     pub last_seen_ms: Option<u64>,
-    /// Its last status report, as JSON.
+    /// Its last status report, as JSON ([`status_json`]).
     pub last_status_json: Option<String>,
+    /// The highest lock timestamp (its clock, Unix ms) of the messages accepted from it.
+    pub lock_time_high_water_ms: Option<u64>,
 }
 
 impl RegisteredLock {
@@ -72,14 +75,63 @@ pub struct LockUpdate {
     pub coordinates: Option<Option<(f64, f64)>>,
 }
 
-/// Checks an IANA time zone name against the bundled database.
+/// Checks an IANA time zone name against the database bundled with the issuer (the one
+/// the policy evaluates schedules in).
 pub(crate) fn check_timezone(name: &str) -> Result<(), IssuerdError> {
-    jiff::tz::TimeZone::get(name).map(|_| ()).map_err(|_| {
-        IssuerdError::invalid(
-            "time zone",
-            format!("{name:?} is not an IANA time zone name (e.g. Europe/Zurich, UTC)"),
-        )
+    crate::policy::time_zone(name)
+        .map(|_| ())
+        .map_err(|e| IssuerdError::invalid("time zone", e))
+}
+
+/// A LockStatus as JSON: the audit entry's detail and the lock's `last_status_json`.
+/// Counters are keyed by reason name (`reason_NNN` for a code this build does not know).
+pub fn status_json(st: &LockStatus) -> serde_json::Value {
+    let counters: serde_json::Map<String, serde_json::Value> = st
+        .counters
+        .iter()
+        .map(|c| {
+            let name = Reason::from_code(c.reason)
+                .map_or_else(|| format!("reason_{}", c.reason), |r| r.name().to_owned());
+            (name, c.count.into())
+        })
+        .collect();
+    serde_json::json!({
+        "status_id": st.status_id.to_string(),
+        "lock_time_ms": st.timestamp_ms,
+        "uptime_s": st.uptime_s,
+        "battery_pct": st.battery_pct,
+        "mains_power": st.flags.contains(StatusFlags::MAINS_POWER),
+        "clock_unsynchronised": st.flags.contains(StatusFlags::CLOCK_UNSYNCHRONISED),
+        "tamper": st.flags.contains(StatusFlags::TAMPER),
+        "sessions": st.sessions,
+        "revocations": st.revocations,
+        "lockouts": st.lockouts,
+        "counters": counters,
     })
+}
+
+/// Notes a verified message of `lock`: last seen (issuer time), the high-water mark of its
+/// timestamps (lock time) and, for a status, the status.
+pub(crate) fn note_message(
+    conn: &Connection,
+    lock: &LockId,
+    now_ms: u64,
+    lock_time_ms: u64,
+    status_json: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE locks SET last_seen_ms = max(coalesce(last_seen_ms, 0), ?2),
+                          lock_time_high_water_ms = max(coalesce(lock_time_high_water_ms, 0), ?3),
+                          last_status_json = coalesce(?4, last_status_json)
+         WHERE lock_id = ?1",
+        params![
+            lock.to_string(),
+            int(now_ms),
+            int(lock_time_ms),
+            status_json
+        ],
+    )
+    .map(|_| ())
 }
 
 /// Checks a position in degrees.
@@ -104,7 +156,8 @@ pub(crate) fn check_name(name: &str) -> Result<(), IssuerdError> {
 }
 
 const COLUMNS: &str = "lock_id, name, public_key_pem, timezone, latitude, longitude, \
-                       created_at_ms, key_rotated_at_ms, last_seen_ms, last_status_json";
+                       created_at_ms, key_rotated_at_ms, last_seen_ms, last_status_json, \
+                       lock_time_high_water_ms";
 
 /// A row, in [`COLUMNS`] order.
 type RawLock = (
@@ -118,10 +171,11 @@ type RawLock = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<i64>,
 );
 
 fn finish(r: RawLock) -> Result<RegisteredLock, IssuerdError> {
-    let (id, name, public_key_pem, timezone, lat, lon, created, rotated, seen, status) = r;
+    let (id, name, public_key_pem, timezone, lat, lon, created, rotated, seen, status, high) = r;
     Ok(RegisteredLock {
         lock_id: parse_id("locks", &id)?,
         name,
@@ -132,6 +186,7 @@ fn finish(r: RawLock) -> Result<RegisteredLock, IssuerdError> {
         key_rotated_at_ms: uint_opt(rotated),
         last_seen_ms: uint_opt(seen),
         last_status_json: status,
+        lock_time_high_water_ms: uint_opt(high),
     })
 }
 
@@ -307,34 +362,35 @@ impl Store {
         rows.into_iter().map(finish).collect()
     }
 
-    /// Notes that a verified message arrived from `lock`.
-    pub fn note_lock_seen(&mut self, lock: &LockId, now_ms: u64) -> Result<(), IssuerdError> {
-        self.conn
-            .execute(
-                "UPDATE locks SET last_seen_ms = max(coalesce(last_seen_ms, 0), ?2)
-                 WHERE lock_id = ?1",
-                params![lock.to_string(), int(now_ms)],
-            )
-            .map(|_| ())
-            .map_err(self.err("note a lock as seen"))
-    }
-
-    /// Stores a lock's latest status report (JSON) and notes it as seen.
-    pub fn set_lock_status(
+    /// Records a verified LockStatus, in one transaction: an audit entry (kind `status`,
+    /// with its status id, so a redelivery is recognised and nothing else is done; the
+    /// status as detail), the lock's latest status, `last_seen_ms` and timestamp
+    /// high-water mark. Returns the audit entry, or `None` for a redelivery.
+    pub fn record_lock_status(
         &mut self,
-        lock: &LockId,
-        status_json: &str,
+        st: &LockStatus,
         now_ms: u64,
-    ) -> Result<(), IssuerdError> {
-        self.conn
-            .execute(
-                "UPDATE locks SET last_status_json = ?2,
-                                  last_seen_ms = max(coalesce(last_seen_ms, 0), ?3)
-                 WHERE lock_id = ?1",
-                params![lock.to_string(), status_json, int(now_ms)],
-            )
-            .map(|_| ())
-            .map_err(self.err("store a lock's status"))
+    ) -> Result<Option<NewAudit>, IssuerdError> {
+        let path = self.path.clone();
+        let tx = self.tx()?;
+        let detail = status_json(st);
+        let entry = NewAudit::new(now_ms, AuditSource::Lock, kinds::STATUS)
+            .lock(st.lock_id)
+            .message(st.status_id, st.timestamp_ms)
+            .detail(detail.clone());
+        if !audit::insert(&tx, &entry).map_err(IssuerdError::db(&path, "record a lock status"))? {
+            return Ok(None);
+        }
+        note_message(
+            &tx,
+            &st.lock_id,
+            now_ms,
+            st.timestamp_ms,
+            Some(&detail.to_string()),
+        )
+        .map_err(IssuerdError::db(&path, "store a lock's status"))?;
+        tx.commit().map_err(IssuerdError::db(&path, "commit"))?;
+        Ok(Some(entry))
     }
 }
 
@@ -408,9 +464,69 @@ mod tests {
         };
         assert!(s.update_lock(&id, &far, 0, "cli").is_err());
 
-        s.note_lock_seen(&id, 9_000).unwrap();
-        s.note_lock_seen(&id, 8_000).unwrap();
-        assert_eq!(s.lock(&id).unwrap().unwrap().last_seen_ms, Some(9_000));
         assert_eq!(s.locks().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_status_is_recorded_once_as_the_locks_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = testing::open(dir.path());
+        let id = LockId([7; 16]);
+        let new = NewLock {
+            lock_id: id,
+            public_key: key(),
+            name: String::new(),
+            timezone: "UTC".into(),
+            coordinates: None,
+        };
+        s.add_lock(&new, false, 1_000, "cli").unwrap();
+        let status = |n: u8, lock_time_ms| LockStatus {
+            lock_id: id,
+            status_id: latchkey::EventId([n; 16]),
+            timestamp_ms: lock_time_ms,
+            uptime_s: 60,
+            battery_pct: Some(80),
+            flags: StatusFlags::MAINS_POWER,
+            sessions: 2,
+            revocations: 1,
+            lockouts: 0,
+            counters: vec![
+                latchkey::frame::StatusCounter {
+                    reason: Reason::BadBeaconMac.code(),
+                    count: 3,
+                },
+                latchkey::frame::StatusCounter {
+                    reason: 999,
+                    count: 1,
+                },
+            ],
+        };
+        let entry = s
+            .record_lock_status(&status(1, 50_000), 9_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry.kind, kinds::STATUS);
+        assert_eq!(
+            entry.detail.as_ref().unwrap()["counters"]["bad_beacon_mac"],
+            3
+        );
+        assert_eq!(entry.detail.as_ref().unwrap()["counters"]["reason_999"], 1);
+        assert!(
+            s.record_lock_status(&status(1, 50_000), 9_500)
+                .unwrap()
+                .is_none(),
+            "redelivery"
+        );
+        // An older status (lock time) does not lower the high-water mark.
+        s.record_lock_status(&status(2, 40_000), 8_000)
+            .unwrap()
+            .unwrap();
+        let l = s.lock(&id).unwrap().unwrap();
+        assert_eq!(l.last_seen_ms, Some(9_000));
+        assert_eq!(l.lock_time_high_water_ms, Some(50_000));
+        let last: serde_json::Value =
+            serde_json::from_str(l.last_status_json.as_deref().unwrap()).unwrap();
+        assert_eq!(last["battery_pct"], 80);
+        assert_eq!(last["mains_power"], true);
     }
 }

@@ -33,18 +33,18 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, Transaction};
 
-pub use access::{AccessChange, AccessRule, Role};
-pub use admin::{AdminSession, AdminUser, hash_password, verify_password};
+pub use access::{AccessChange, AccessEntry, DEFAULT_ROLE};
+pub use admin::{AdminSession, AdminUser};
 pub use alerts::{Alert, AlertFilter};
 pub use audit::{
     AuditBucket, AuditEntry, AuditFilter, AuditSource, LockMessageId, NewAudit, kinds,
 };
 pub use db::SCHEMA_VERSION;
-pub use grants::{EventEffect, GrantRecord, NewGrant, PendingRevocation, Usage};
+pub use grants::{EventEffect, GrantFilter, GrantRecord, NewGrant, PendingRevocation};
 pub use guests::{EnrolledGuest, NewGuest};
 pub use kek::{Kek, KekOrigin, KekSource};
 pub use legacy::LegacyImport;
-pub use locks::{LockUpdate, NewLock, RegisteredLock};
+pub use locks::{LockUpdate, NewLock, RegisteredLock, status_json};
 pub use registry::{GuestEntry, RegistrySnapshot};
 
 use crate::error::IssuerdError;

@@ -225,3 +225,9 @@ pub enum WebError {
     #[error("password hashing: {0}")]
     Password(String),
 }
+
+impl From<crate::password::PasswordError> for WebError {
+    fn from(e: crate::password::PasswordError) -> Self {
+        WebError::Password(e.0)
+    }
+}

@@ -8,7 +8,7 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::form::FieldErrors;
 use super::session::AdminSession;
-use super::timefmt::{format_age, format_utc};
+use super::timefmt::{format_age, format_in_zone, format_utc};
 
 /// Where the stylesheet is served.
 pub const CSS_PATH: &str = "/static/admin.css";
@@ -210,6 +210,28 @@ pub fn list_page(
         StatusCode::BAD_REQUEST
     };
     html_response(status, page(session, active, title, body))
+}
+
+/// The IANA time zone of each lock, for showing times at a lock.
+pub type Zones = std::collections::BTreeMap<latchkey::LockId, String>;
+
+/// The zones of `locks`.
+pub fn zones(locks: &[super::model::LockView]) -> Zones {
+    locks
+        .iter()
+        .map(|l| (l.lock_id, l.timezone.clone()))
+        .collect()
+}
+
+/// A time in UTC and, when it concerns a lock outside UTC, at the lock's wall clock below.
+pub fn lock_time(ms: u64, zone: Option<&str>) -> Markup {
+    html! {
+        (format_utc(ms))
+        @if let Some(local) = zone.and_then(|z| format_in_zone(ms, z)) {
+            br;
+            span.hint.local title=(zone.unwrap_or_default()) { (local) " at the lock" }
+        }
+    }
 }
 
 /// "5 min ago", with the exact UTC time as its tooltip.

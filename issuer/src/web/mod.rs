@@ -15,7 +15,7 @@
 //! - listens on `127.0.0.1:8080` by default; a non-loopback address needs
 //!   [`WebConfig::served_over_https`] (a TLS-terminating proxy in front); the Host header
 //!   must name this server (DNS rebinding);
-//! - argon2id passwords ([`password`]); failed logins counted per account, which is then
+//! - argon2id passwords ([`crate::password`]); failed logins counted per account, which is then
 //!   locked for a while, with one generic answer for every failure ([`throttle`]);
 //! - session cookie: 256 random bits from the OS, stored as SHA-256, `HttpOnly`,
 //!   `SameSite=Strict`, `Path=/` (`Secure` + `__Host-` behind HTTPS), idle timeout and
@@ -50,8 +50,6 @@ mod health;
 mod layout;
 mod model;
 mod pages;
-pub mod password;
-mod qr;
 mod router;
 mod session;
 pub mod throttle;
@@ -63,6 +61,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
+pub use crate::password::{hash_password, verify_password};
 pub use backend::{AdminBackend, BackendError};
 pub use clock::{Clock, SystemClock};
 pub use config::{DEFAULT_WEB_LISTEN, WebConfig, WebError};
@@ -73,7 +72,6 @@ pub use model::{
     GrantState, GrantView, GuestQuery, GuestView, LockStatusView, LockView, LoginState, Overview,
     Page, Paging, RevokedGuest, Role, SessionRecord,
 };
-pub use password::{hash_password, verify_password};
 
 use app::App;
 use throttle::LoginPolicy;

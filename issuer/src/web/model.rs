@@ -7,6 +7,9 @@ use std::fmt;
 use latchkey::{GrantId, GuestId, LockId};
 use zeroize::Zeroizing;
 
+use super::backend::BackendError;
+use crate::policy::{AccessRule, AccessRuleSpec, RuleError, WeeklySchedule};
+
 /// A slice of a long list: `limit` items from `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Paging {
@@ -87,47 +90,12 @@ pub struct LockView {
     pub status: Option<LockStatusView>,
 }
 
-/// A guest's role (policy: admins and residents are not bound by schedules the same way
-/// guests are; the policy module decides what each means).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// Manages the place.
-    Admin,
-    /// Lives there.
-    Resident,
-    /// A visitor.
-    Guest,
-}
+pub use crate::policy::Role;
 
-impl Role {
-    /// Every role, in the order forms list them.
-    pub const ALL: [Role; 3] = [Role::Guest, Role::Resident, Role::Admin];
-
-    /// The stored and submitted name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Resident => "resident",
-            Role::Guest => "guest",
-        }
-    }
-
-    /// The role named `name`, if any.
-    pub fn parse(name: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == name)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The rule of one guest at one lock, as the forms submit it. The web layer checks the
-/// syntax (ranges, lengths, `valid_from < valid_until`); the backend checks the schedule's
-/// grammar and answers [`BackendError::Invalid`](super::BackendError::Invalid) with
-/// `field: "schedule"` when it does not parse.
+/// The rule of one guest at one lock, as the forms submit it. [`AccessSpec::to_rule`] checks
+/// it the policy's way (the schedule with [`WeeklySchedule::parse`], the rule with
+/// [`AccessRule::new`]); the web layer calls it on every submitted form and a backend calls it
+/// before it writes, so an invalid rule is shown next to its field and never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessSpec {
     /// The guest's role at the lock.
@@ -141,6 +109,50 @@ pub struct AccessSpec {
     pub schedule: Option<String>,
     /// Most unlocks over the rule's life; `None`: no limit.
     pub max_unlocks: Option<u32>,
+}
+
+impl AccessSpec {
+    /// The policy's rule of this form, or why not, naming the form field at fault.
+    pub fn to_rule(&self) -> Result<AccessRule, BackendError> {
+        let schedule = self
+            .schedule
+            .as_deref()
+            .map(WeeklySchedule::parse)
+            .transpose()
+            .map_err(|e| BackendError::Invalid {
+                field: "schedule",
+                message: e.to_string(),
+            })?;
+        AccessRule::new(AccessRuleSpec {
+            role: self.role,
+            valid_from: self.valid_from_s,
+            valid_until: self.valid_until_s,
+            schedule,
+            max_unlocks: self.max_unlocks,
+        })
+        .map_err(|e| {
+            let field = match e {
+                RuleError::GuestWithoutEnd | RuleError::EmptyWindow { .. } => "valid_until",
+                RuleError::AdminWithSchedule => "schedule",
+                RuleError::AdminWithUnlockLimit | RuleError::ZeroUnlockLimit => "max_unlocks",
+            };
+            BackendError::Invalid {
+                field,
+                message: e.to_string(),
+            }
+        })
+    }
+
+    /// The form of a stored rule (the schedule as its canonical text).
+    pub fn from_rule(rule: &AccessRule) -> Self {
+        Self {
+            role: rule.role(),
+            valid_from_s: rule.valid_from(),
+            valid_until_s: rule.valid_until(),
+            schedule: rule.schedule().map(ToString::to_string),
+            max_unlocks: rule.max_unlocks(),
+        }
+    }
 }
 
 /// A guest's access at one lock.

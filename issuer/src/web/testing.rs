@@ -25,7 +25,7 @@ use super::model::{
     GrantView, GuestQuery, GuestView, LockStatusView, LockView, LoginState, Overview, Page, Paging,
     RevokedGuest, SessionRecord,
 };
-use super::password::hash_password;
+use crate::password::hash_password;
 
 /// A clock that only moves when told to.
 #[derive(Debug, Default)]
@@ -139,38 +139,6 @@ impl State {
         }
         Ok(guest)
     }
-}
-
-/// Checks a weekly schedule the way the policy module's grammar reads it, in its simplest
-/// form: `DAYS HH:MM-HH:MM` items separated by `;`, DAYS a day or a `Mon-Fri` range.
-pub fn check_schedule(text: &str) -> Result<(), String> {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    let hhmm = |s: &str| -> bool {
-        let b = s.as_bytes();
-        b.len() == 5
-            && b[2] == b':'
-            && s[..2].parse::<u8>().is_ok_and(|h| h <= 24)
-            && s[3..].parse::<u8>().is_ok_and(|m| m <= 59)
-    };
-    for item in text.split(';').map(str::trim) {
-        let ok = item.split_once(' ').is_some_and(|(days, range)| {
-            let days_ok = match days.split_once('-') {
-                Some((a, b)) => DAYS.contains(&a) && DAYS.contains(&b),
-                None => DAYS.contains(&days),
-            };
-            let range_ok = range
-                .trim()
-                .split_once('-')
-                .is_some_and(|(a, b)| hhmm(a) && hhmm(b));
-            days_ok && range_ok
-        });
-        if !ok {
-            return Err(format!(
-                "cannot read {item:?}: write days and hours like \"Mon-Fri 08:00-18:00; Sat 09:00-12:00\""
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The in-memory backend.
@@ -573,12 +541,8 @@ impl AdminBackend for FakeBackend {
     ) -> Result<Enrollment, BackendError> {
         let now = self.clock.now_ms();
         let mut s = self.checked()?;
-        if let Some(schedule) = &guest.access.schedule {
-            check_schedule(schedule).map_err(|message| BackendError::Invalid {
-                field: "schedule",
-                message,
-            })?;
-        }
+        // The same checks as the daemon's backend: the policy's.
+        guest.access.to_rule()?;
         let mut access = Vec::new();
         for lock_id in &guest.locks {
             if !s.locks.iter().any(|l| l.lock_id == *lock_id) {
@@ -632,11 +596,8 @@ impl AdminBackend for FakeBackend {
                 message: format!("lock {lock_id} is not registered"),
             });
         }
-        if let Some(schedule) = access.and_then(|a| a.schedule.as_ref()) {
-            check_schedule(schedule).map_err(|message| BackendError::Invalid {
-                field: "schedule",
-                message,
-            })?;
+        if let Some(spec) = access {
+            spec.to_rule()?;
         }
         let Some(guest) = s.guests.get_mut(&guest_id) else {
             return Err(BackendError::NotFound(format!(

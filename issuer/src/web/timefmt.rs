@@ -70,6 +70,18 @@ pub fn format_utc(ms: u64) -> String {
     )
 }
 
+/// `2025-03-01 15:05:09 CET`: the wall clock of the IANA zone `zone` (a lock's), from the
+/// database bundled with the issuer; `None` for UTC itself, an unknown zone or a time beyond
+/// the calendar.
+pub fn format_in_zone(ms: u64, zone: &str) -> Option<String> {
+    let tz = crate::policy::time_zone(zone).ok()?;
+    if tz == jiff::tz::TimeZone::UTC {
+        return None;
+    }
+    let at = jiff::Timestamp::from_millisecond(i64::try_from(ms).ok()?).ok()?;
+    Some(at.to_zoned(tz).strftime("%Y-%m-%d %H:%M:%S %Z").to_string())
+}
+
 /// `2025-03-01T14:05`, the value of a `datetime-local` input.
 pub fn format_input(ms: u64) -> String {
     let c = civil(ms);
@@ -166,6 +178,24 @@ pub fn parse_utc(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_at_a_lock_are_its_wall_clock_with_the_zone_abbreviation() {
+        // 2025-03-01 14:05:09 UTC.
+        let ms = 1_740_837_909_000;
+        assert_eq!(format_utc(ms), "2025-03-01 14:05:09 UTC");
+        assert_eq!(
+            format_in_zone(ms, "Europe/Paris").as_deref(),
+            Some("2025-03-01 15:05:09 CET")
+        );
+        assert_eq!(
+            format_in_zone(ms + 120 * 86_400_000, "Europe/Paris").as_deref(),
+            Some("2025-06-29 16:05:09 CEST"),
+            "daylight saving time"
+        );
+        assert_eq!(format_in_zone(ms, "UTC"), None);
+        assert_eq!(format_in_zone(ms, "Mars/Olympus"), None);
+    }
 
     #[test]
     fn known_instants_format_in_utc() {

@@ -162,6 +162,16 @@ pub async fn start_issuer(state: &Path) -> IssuerdHandle {
     Issuerd::start(options(state)).await.unwrap()
 }
 
+/// The issuer with [`options`] changed by `tweak` (smaller tunables, a web UI…).
+pub async fn start_issuer_with(
+    state: &Path,
+    tweak: impl FnOnce(&mut IssuerOptions),
+) -> IssuerdHandle {
+    let mut o = options(state);
+    tweak(&mut o);
+    Issuerd::start(o).await.unwrap()
+}
+
 // ------------------------------------------------------------------------------ peers
 
 /// An MQTT client subscribed to `topic`, ready (a probe published to the topic came back).
@@ -252,6 +262,20 @@ impl LockPeer {
         }
     }
 
+    /// Publishes a LockStatus of this lock stamped `at` (its heartbeat, Lock::status_message).
+    pub async fn send_status(&mut self, at: UnixMillis) -> Vec<u8> {
+        let input = latchkey::lock::StatusInput {
+            uptime_s: 60,
+            battery_pct: Some(90),
+            flags: latchkey::frame::StatusFlags::MAINS_POWER,
+            counters: &[],
+        };
+        let st = self.lock.status_message(at, &input, &mut self.rng);
+        let topic = topics::lock_events(PREFIX, &self.lock.config().lock_id);
+        self.peer.publish(&topic, &st).await;
+        st
+    }
+
     /// Publishes a signed event of this lock.
     pub async fn send_event(
         &mut self,
@@ -306,8 +330,13 @@ impl GuestPeer {
 
     /// A fresh sealed request for `lock`.
     pub fn request(&mut self, lock: LockId) -> Vec<u8> {
+        self.request_for(lock, 600)
+    }
+
+    /// A fresh sealed request for `lock`, asking for `validity_s` seconds.
+    pub fn request_for(&mut self, lock: LockId, validity_s: u32) -> Vec<u8> {
         self.guest
-            .request_grant(now(), lock, 600, &mut self.rng)
+            .request_grant(now(), lock, validity_s, &mut self.rng)
             .to_vec()
     }
 
@@ -330,8 +359,13 @@ pub struct Running {
 
 impl Running {
     pub async fn start(p: &Provisioned) -> Self {
+        Self::start_with(p, |_| {}).await
+    }
+
+    /// [`Running::start`] with the issuer's options changed by `tweak`.
+    pub async fn start_with(p: &Provisioned, tweak: impl FnOnce(&mut IssuerOptions)) -> Self {
         init_logs();
-        let issuer = start_issuer(&p.state()).await;
+        let issuer = start_issuer_with(&p.state(), tweak).await;
         let url = issuer.broker_url().to_owned();
         let lock = LockPeer::connect(p, &url).await;
         let guest = GuestPeer::connect(&p.bundle, &url).await;

@@ -10,13 +10,15 @@ use super::{backend, link, query};
 use crate::web::app::AppState;
 use crate::web::backend::AdminBackend;
 use crate::web::form::{self, FieldErrors};
-use crate::web::layout::{error_lines, field_error, list_page, pager, short_id, table_head};
+use crate::web::layout::{
+    Zones, error_lines, field_error, list_page, lock_time, pager, short_id, table_head, zones,
+};
 use crate::web::model::{AuditEntry, AuditFilter, AuditSource};
 use crate::web::session::AdminSession;
-use crate::web::timefmt::{format_input, format_utc};
+use crate::web::timefmt::format_input;
 
 /// The audit table.
-pub(crate) fn audit_table(entries: &[AuditEntry]) -> Markup {
+pub(crate) fn audit_table(entries: &[AuditEntry], zones: &Zones) -> Markup {
     html! {
         @if entries.is_empty() {
             p { "No audit record." }
@@ -26,7 +28,7 @@ pub(crate) fn audit_table(entries: &[AuditEntry]) -> Markup {
                 tbody {
                     @for e in entries {
                         tr {
-                            td.time { (format_utc(e.at_ms)) }
+                            td.time { (lock_time(e.at_ms, e.lock_id.and_then(|l| zones.get(&l)).map(String::as_str))) }
                             td { (e.source.as_str()) }
                             td { a href=(link("/audit", &[("kind", e.kind.clone())])) { (e.kind) } }
                             td { @if let Some(r) = &e.reason { a href=(link("/audit", &[("reason", r.clone())])) { (r) } } }
@@ -215,7 +217,7 @@ pub(crate) async fn list<B: AdminBackend>(
         }
         (error_lines(&errors, &FILTER_FIELDS))
         @if let Some(entries) = &entries {
-            (audit_table(&entries.items))
+            (audit_table(&entries.items, &zones(&locks)))
             (pager(parsed.page, app.config.page_size, entries.total, |p| {
                 let mut pairs: Vec<(&str, String)> = echo.iter().map(|(n, v)| (*n, v.clone())).collect();
                 pairs.push(("page", p.to_string()));

@@ -9,7 +9,7 @@ use super::backend;
 use crate::web::app::AppState;
 use crate::web::backend::AdminBackend;
 use crate::web::chart::{Axis, DAY_MS, HOUR_MS, activity_chart};
-use crate::web::layout::{html_response, page};
+use crate::web::layout::{html_response, page, zones};
 use crate::web::model::{AlertQuery, AuditFilter, Paging};
 use crate::web::session::AdminSession;
 use crate::web::timefmt;
@@ -51,6 +51,7 @@ pub(crate) async fn show<B: AdminBackend>(
         )
         .await,
     )?;
+    let zones = zones(&backend(b.list_locks().await)?);
     let hours = Axis {
         label: timefmt::format_hour,
         label_every: 3,
@@ -82,7 +83,7 @@ pub(crate) async fn show<B: AdminBackend>(
         }
         section {
             h2 { "Latest audit records" }
-            (super::audit::audit_table(&recent.items))
+            (super::audit::audit_table(&recent.items, &zones))
             p { a href="/audit" { "Audit log →" } }
         }
     };

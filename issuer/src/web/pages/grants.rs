@@ -12,15 +12,20 @@ use crate::web::backend::AdminBackend;
 use crate::web::csrf::AuthedForm;
 use crate::web::form::{self, FieldErrors};
 use crate::web::layout::{
-    age, csrf_field, error_lines, list_page, notice, notice_text, pager, see_other, short_id,
-    table_head,
+    Zones, age, csrf_field, error_lines, list_page, lock_time, notice, notice_text, pager,
+    see_other, short_id, table_head, zones,
 };
 use crate::web::model::{GrantQuery, GrantState, GrantView};
 use crate::web::session::AdminSession;
 use crate::web::timefmt::format_utc;
 
 /// The grants table; live grants get a Revoke button.
-pub(crate) fn grants_table(session: &AdminSession, grants: &[GrantView], now: u64) -> Markup {
+pub(crate) fn grants_table(
+    session: &AdminSession,
+    grants: &[GrantView],
+    now: u64,
+    zones: &Zones,
+) -> Markup {
     html! {
         @if grants.is_empty() {
             p { "No grant." }
@@ -35,7 +40,7 @@ pub(crate) fn grants_table(session: &AdminSession, grants: &[GrantView], now: u6
                             td { (g.lock_name) }
                             td { a href=(format!("/guests/{}", g.guest_id)) { (g.guest_name) } }
                             td { (age(g.issued_at_s * 1000, now)) }
-                            td { (format_utc(g.not_after_s * 1000)) }
+                            td { (lock_time(g.not_after_s * 1000, zones.get(&g.lock_id).map(String::as_str))) }
                             td {
                                 (g.unlocks)
                                 @if g.max_unlocks > 0 { " / " (g.max_unlocks) }
@@ -135,7 +140,7 @@ pub(crate) async fn list<B: AdminBackend>(
         }
         (error_lines(&errors, &[]))
         @if let Some(grants) = &grants {
-            (grants_table(&session, &grants.items, now))
+            (grants_table(&session, &grants.items, now, &zones(&locks)))
             (pager(page_no, app.config.page_size, grants.total, |p| link("/grants", &[
                 ("state", state.as_str().to_owned()), ("lock", lock_text.clone()),
                 ("guest", guest_text.clone()), ("page", p.to_string()),

@@ -13,19 +13,19 @@ use latchkey::{GuestId, LockId};
 use maud::{Markup, html};
 
 use super::{backend, id_or_404, link, query};
+use crate::store::DEFAULT_ROLE;
 use crate::web::app::{AppState, backend_error_page};
 use crate::web::backend::{AdminBackend, BackendError};
 use crate::web::csrf::AuthedForm;
 use crate::web::form::{self, FieldErrors, Fields};
 use crate::web::layout::{
-    age, csrf_field, error_lines, error_page, field_error, html_response, list_page, notice,
-    notice_text, page, pager, see_other, short_id, table_head,
+    age, csrf_field, error_lines, error_page, field_error, html_response, list_page, lock_time,
+    notice, notice_text, page, pager, see_other, short_id, table_head, zones,
 };
 use crate::web::model::{
     AccessSpec, EnrollGuest, Enrollment, GrantQuery, GrantState, GuestQuery, GuestView, LockView,
     Paging, Role,
 };
-use crate::web::qr::qr_svg;
 use crate::web::session::AdminSession;
 use crate::web::timefmt::{format_input, format_utc};
 
@@ -35,6 +35,8 @@ const MAX_NAME_CHARS: usize = 80;
 const MAX_SCHEDULE_CHARS: usize = 200;
 /// Largest unlock limit a form accepts.
 const MAX_UNLOCKS: u64 = 1_000_000;
+/// The roles in the order the form offers them, the default first.
+const FORM_ROLES: [Role; 3] = [Role::Resident, Role::Guest, Role::Admin];
 
 fn guest_id_or_404(text: &str) -> Result<GuestId, Response> {
     id_or_404(text, "guest")
@@ -110,7 +112,7 @@ pub(crate) async fn list<B: AdminBackend>(
 }
 
 fn roles(g: &GuestView) -> String {
-    let mut roles: Vec<&str> = g.access.iter().map(|a| a.spec.role.as_str()).collect();
+    let mut roles: Vec<&str> = g.access.iter().map(|a| a.spec.role.name()).collect();
     roles.sort_unstable();
     roles.dedup();
     roles.join(", ")
@@ -139,10 +141,11 @@ fn last_used(g: &GuestView, now: u64) -> Markup {
 /// Reads the rule fields (`role`, `valid_from`, `valid_until`, `schedule`, `max_unlocks`).
 fn parse_access(fields: &Fields, errors: &mut FieldErrors) -> Option<AccessSpec> {
     let role = match fields.get("role") {
-        None => Some(Role::Guest),
+        None => Some(DEFAULT_ROLE),
         Some(r) => errors.take(
             "role",
-            Role::parse(r).ok_or_else(|| "choose admin, resident or guest".to_owned()),
+            r.parse::<Role>()
+                .map_err(|_| "choose admin, resident or guest".to_owned()),
         ),
     };
     let from = errors.take("valid_from", form::optional_time(fields.get("valid_from")));
@@ -166,13 +169,19 @@ fn parse_access(fields: &Fields, errors: &mut FieldErrors) -> Option<AccessSpec>
     if !errors.is_empty() {
         return None;
     }
-    Some(AccessSpec {
+    let spec = AccessSpec {
         role: role?,
         valid_from_s: from?.map(|ms| ms / 1000),
         valid_until_s: until?.map(|ms| ms / 1000),
         schedule: schedule?,
         max_unlocks: max?.and_then(|n| u32::try_from(n).ok()),
-    })
+    };
+    // The policy's own checks (schedule grammar, role constraints), before any backend.
+    if let Err(BackendError::Invalid { field, message }) = spec.to_rule() {
+        errors.add(field, &message);
+        return None;
+    }
+    Some(spec)
 }
 
 /// The rule fields, filled from `values` (a submitted form) or `current` (the stored rule).
@@ -187,7 +196,10 @@ fn access_fields(
             None => stored.unwrap_or_default(),
         }
     };
-    let role = value("role", current.map(|c| c.role.as_str().to_owned()));
+    let role = value(
+        "role",
+        Some(current.map_or(DEFAULT_ROLE, |c| c.role).name().to_owned()),
+    );
     let from = value(
         "valid_from",
         current
@@ -209,8 +221,8 @@ fn access_fields(
         div.field {
             label for="role" { "Role" }
             select #role name="role" {
-                @for r in Role::ALL {
-                    option value=(r.as_str()) selected[role == r.as_str()] { (r.as_str()) }
+                @for r in FORM_ROLES {
+                    option value=(r.name()) selected[role == r.name()] { (r.name()) }
                 }
             }
             (field_error(errors, "role"))
@@ -239,13 +251,13 @@ fn access_fields(
     }
 }
 
-fn describe_access(spec: &AccessSpec) -> Markup {
+fn describe_access(spec: &AccessSpec, zone: Option<&str>) -> Markup {
     html! {
         @match (spec.valid_from_s, spec.valid_until_s) {
             (None, None) => "always",
-            (Some(f), None) => { "from " (format_utc(f * 1000)) },
-            (None, Some(u)) => { "until " (format_utc(u * 1000)) },
-            (Some(f), Some(u)) => { (format_utc(f * 1000)) " – " (format_utc(u * 1000)) },
+            (Some(f), None) => { "from " (lock_time(f * 1000, zone)) },
+            (None, Some(u)) => { "until " (lock_time(u * 1000, zone)) },
+            (Some(f), Some(u)) => { (lock_time(f * 1000, zone)) " – " (lock_time(u * 1000, zone)) },
         }
     }
 }
@@ -376,7 +388,9 @@ fn enrollment_page(
     name: &str,
     enrollment: &Enrollment,
 ) -> Response {
-    let qr = qr_svg(&enrollment.bundle, "Enrollment QR code");
+    let qr = crate::qr::svg_element(&enrollment.bundle, "Enrollment QR code")
+        .map(|svg| maud::PreEscaped(svg.to_string()))
+        .map_err(|e| format!("{e}; use the text below"));
     let guest_link = format!("/guests/{}", enrollment.guest_id);
     let body = html! {
         (notice("This is the only time this bundle is shown: it is not stored for display and this page is not cached. Scan it now or copy the text; it holds the guest's secret key.", false))
@@ -423,6 +437,7 @@ async fn guest_page<B: AdminBackend>(
         ));
     };
     let locks = backend(app.backend.list_locks().await)?;
+    let zones = zones(&locks);
     let grant_query = GrantQuery {
         state: GrantState::Live,
         now_ms: now,
@@ -468,8 +483,8 @@ async fn guest_page<B: AdminBackend>(
                     @for a in &guest.access {
                         tr {
                             td { (a.lock_name) " " (short_id(&a.lock_id)) }
-                            td { (a.spec.role.as_str()) }
-                            td { (describe_access(&a.spec)) }
+                            td { (a.spec.role.name()) }
+                            td { (describe_access(&a.spec, zones.get(&a.lock_id).map(String::as_str))) }
                             td { (a.spec.schedule.as_deref().unwrap_or("any time")) }
                             td { @match a.spec.max_unlocks { Some(n) => (n), None => "no limit" } }
                             td.actions {
@@ -507,7 +522,7 @@ async fn guest_page<B: AdminBackend>(
             }
         }
         h2 { "Live grants" }
-        (super::grants::grants_table(session, &grants.items, now))
+        (super::grants::grants_table(session, &grants.items, now, &zones))
         p { a href=(link("/grants", &[("guest", id.clone()), ("state", "all".into())])) { "All grants of this guest →" } " "
             a href=(link("/audit", &[("guest", id.clone())])) { "Audit records →" } }
         @if !revoked {

@@ -9,13 +9,13 @@ use axum::response::Response;
 use maud::{Markup, html};
 use zeroize::Zeroizing;
 
+use crate::password::{MAX_PASSWORD_BYTES, PasswordCheck, verify_password};
 use crate::web::app::{AppState, backend_error_page};
 use crate::web::backend::AdminBackend;
 use crate::web::csrf::{AuthedForm, read_form, tokens_match};
 use crate::web::form::Fields;
 use crate::web::layout::{self, bare_page, html_response, notice, notice_text};
 use crate::web::model::{AdminEvent, AdminEventKind, LoginState, SessionRecord};
-use crate::web::password::{MAX_PASSWORD_BYTES, PasswordCheck, verify_password};
 use crate::web::session::{
     login_cookie_name, random_token, session_cookie_name, set_cookie, token_cookie, token_hash,
 };

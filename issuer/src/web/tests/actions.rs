@@ -130,10 +130,27 @@ async fn a_schedule_the_backend_refuses_is_shown_next_to_its_field() -> TestResu
     ]);
     let reply = h.post("/guests", &b.cookie, &body).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    // The policy's grammar speaks, with where and what.
+    let why = crate::policy::WeeklySchedule::parse("weekdays, mornings")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(why.starts_with("at character"), "{why}");
+    assert!(reply.body.contains("at character"), "{}", reply.body);
+    // An admin takes no unlock limit: the policy's rule check, next to its field.
+    let admin = form_body(&[
+        ("csrf", &b.csrf),
+        ("name", "Eve"),
+        ("locks", &front),
+        ("role", "admin"),
+        ("max_unlocks", "3"),
+    ]);
+    let reply = h.post("/guests", &b.cookie, &admin).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(
         reply
             .body
-            .contains("cannot read &quot;weekdays, mornings&quot;"),
+            .contains("an admin is not restricted by an unlock limit"),
         "{}",
         reply.body
     );
@@ -279,7 +296,7 @@ async fn access_is_set_and_removed_per_lock() -> TestResult {
             &form_body(&[
                 ("csrf", &b.csrf),
                 ("lock", &back),
-                ("role", "admin"),
+                ("role", "resident"),
                 ("max_unlocks", "3"),
             ]),
         )
@@ -289,7 +306,7 @@ async fn access_is_set_and_removed_per_lock() -> TestResult {
     assert_eq!(access.len(), 2);
     assert_eq!(
         (access[1].spec.role, access[1].spec.max_unlocks),
-        (Role::Admin, Some(3))
+        (Role::Resident, Some(3))
     );
     let removed = h
         .post(

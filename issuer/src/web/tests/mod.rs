@@ -212,7 +212,7 @@ impl Harness {
             name: name.to_owned(),
             locks: vec![self.front],
             access: super::AccessSpec {
-                role: super::Role::Guest,
+                role: super::Role::Resident,
                 valid_from_s: None,
                 valid_until_s: None,
                 schedule: None,

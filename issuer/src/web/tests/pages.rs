@@ -341,6 +341,37 @@ async fn grants_list_filters_live_and_past() -> TestResult {
 }
 
 #[tokio::test]
+async fn times_at_a_lock_are_shown_in_utc_and_in_the_locks_zone() -> TestResult {
+    let h = Harness::new();
+    let ann = h.enroll("Ann").await;
+    let grant = h.backend.issue_grant(ann, h.front, 600)?;
+    let b = h.login().await;
+    let not_after = h
+        .backend
+        .grants()
+        .iter()
+        .find(|g| g.grant_id == grant)
+        .map(|g| g.not_after_s)
+        .unwrap_or_default();
+    let utc = crate::web::timefmt::format_utc(not_after * 1000);
+    let paris =
+        crate::web::timefmt::format_in_zone(not_after * 1000, "Europe/Paris").unwrap_or_default();
+    let grants = h.get("/grants", Some(&b)).await;
+    assert!(grants.body.contains(&utc), "{}", grants.body);
+    assert!(
+        grants.body.contains(&format!("{paris} at the lock")),
+        "the front door is in Paris: {}",
+        grants.body
+    );
+    // The audit log shows the grant's record at the lock too; a UTC lock has no second line.
+    let audit = h.get("/audit?kind=grant_issued", Some(&b)).await;
+    assert!(audit.body.contains("at the lock"), "{}", audit.body);
+    let back = h.backend.issue_grant(ann, h.back, 600);
+    assert!(back.is_err(), "Ann has no access at the back door");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_backend_outage_is_a_503_page() -> TestResult {
     let h = Harness::new();
     let b = h.login().await;

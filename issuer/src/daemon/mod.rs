@@ -1,14 +1,25 @@
 //! The daemon: one task owns the core [`Issuer`] and `select!`s over MQTT messages, control
 //! commands and a timer at the core's `poll_timeout`; a second task publishes in order; a
-//! third serves the control socket. No protocol decision is made here.
+//! third serves the control socket; a fourth (optional) serves the admin web. No protocol
+//! decision is made here: the core decides, with the access policy of [`policy`] (over the
+//! registry); lock messages and decisions are audited and fed to the anomaly engine
+//! ([`alerts`]).
+
+mod admin;
+pub(crate) mod alerts;
+mod policy;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey::frame::{EventKind, LockEvent};
 use latchkey::issuer::LockReport;
-use latchkey::{GrantId, GuestId, Issuer, IssuerConfig, LockId, Reason, UnixMillis, topics};
+use latchkey::{
+    EventId, GrantId, GuestId, Issuer, IssuerConfig, LockId, Reason, UnixMillis, topics,
+};
 use latchkey_transport::broker::EmbeddedBroker;
 use latchkey_transport::mqtt::{ConnectionState, Incoming, MqttClient, MqttConfig, MqttUrl, QoS};
 use rand_core::Rng;
@@ -18,10 +29,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{BrokerChoice, IssuerOptions, connectable, validate_prefix};
-use crate::control::{self, Command};
+use crate::control::{self, ACTOR_CONTROL, Command};
 use crate::error::IssuerdError;
 use crate::fsutil::{self, FileLock};
 use crate::keys;
+use crate::policy::AccountingWindow;
 use crate::rng::{Csprng, os_rng, seeded_rng};
 use crate::state::StatePaths;
 use crate::status::{
@@ -32,6 +44,9 @@ use crate::store::{
     AuditSource, NewAudit, NewGrant, OpenMode, PendingRevocation, RegistrySnapshot, Store, kinds,
 };
 use crate::time;
+use crate::web::AdminWeb;
+use admin::DaemonBackend;
+use alerts::{Anomalies, alerts_topic};
 
 /// Longest interval between re-publications of an unconfirmed revocation.
 const REVOCATION_RETRY_CAP: Duration = Duration::from_secs(15 * 60);
@@ -41,8 +56,6 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 const OUTBOX_CAPACITY: usize = 4096;
 /// How often old audit entries are pruned.
 const AUDIT_PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
-/// The actor of changes requested over the control socket.
-const ACTOR_CONTROL: &str = "control";
 /// How long shutdown waits for queued publications to reach the MQTT client.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -54,11 +67,13 @@ impl Issuerd {
     /// Starts the issuer on the current tokio runtime: loads the key and the registry from
     /// the state directory, restores the live grants (and refuses every request timestamped
     /// before now, LK-ISS-5), starts the embedded broker or connects to the external one,
-    /// subscribes to `requests/+` and `locks/+/events`, and opens the control socket.
+    /// restores the lock message replay cache from the audit trail (LK-EVT-4), warms the
+    /// anomaly engine up on the recent audit trail, subscribes to `requests/+` and
+    /// `locks/+/events`, opens the control socket and, if configured, serves the admin web.
     ///
     /// With the embedded broker it returns once the subscriptions are confirmed; a broker
-    /// that cannot bind its port is an error. With an external broker it returns at once
-    /// and keeps reconnecting in the background.
+    /// or admin web that cannot bind its port is an error. With an external broker it
+    /// returns at once and keeps reconnecting in the background.
     pub async fn start(opts: IssuerOptions) -> Result<IssuerdHandle, IssuerdError> {
         validate_prefix(&opts.topic_prefix)?;
         let paths = StatePaths::new(&opts.state_dir);
@@ -81,6 +96,12 @@ impl Issuerd {
         cfg.max_grant_validity_s = opts.max_grant_validity_s;
         cfg.backdate_s = opts.backdate_s;
         cfg.max_live_grants = opts.max_live_grants;
+        cfg.event_window_s = opts.event_window_s;
+        cfg.event_replay_capacity = opts.event_replay_capacity;
+        cfg.rate_guest_burst = opts.rate_guest_burst;
+        cfg.rate_guest_per_hour = opts.rate_guest_per_hour;
+        cfg.rate_lock_burst = opts.rate_lock_burst;
+        cfg.rate_lock_per_hour = opts.rate_lock_per_hour;
         let mut issuer = Issuer::new(cfg)
             .map_err(|e| IssuerdError::Config(format!("{e} (see `latchkey-issuer run --help`)")))?;
 
@@ -98,6 +119,30 @@ impl Issuerd {
         }
         // The request cache did not survive: nothing timestamped before now is accepted.
         issuer.refuse_requests_before(now_s);
+        // The lock message cache did (LK-EVT-4): every message accepted within the window
+        // is in the audit trail. A message accepted at issuer time t carries a lock time of
+        // at least t - window, and is remembered until lock time + window.
+        let window_ms = opts.event_window_s.saturating_mul(1000);
+        let mut lock_messages = 0usize;
+        for m in store.recent_lock_messages(started_at.0.saturating_sub(2 * window_ms))? {
+            issuer.restore_lock_message(m.lock_id, EventId(m.message_id), m.lock_time_ms);
+            lock_messages += 1;
+        }
+        let anomalies = match &opts.anomaly {
+            None => None,
+            Some(a) => {
+                let mut anomalies = Anomalies::new(a)?;
+                anomalies.set_locks(&store.locks()?);
+                let warm = anomalies.warm_up(&store, started_at.0)?;
+                info!(
+                    audit_rows = warm.rows,
+                    alerts_discarded = warm.discarded,
+                    days = a.warmup_days,
+                    "anomaly engine warmed up on the audit trail"
+                );
+                Some(anomalies)
+            }
+        };
         let pending: BTreeMap<GrantId, PendingRevocation> = store
             .pending_revocations(now_s)?
             .into_iter()
@@ -115,6 +160,26 @@ impl Issuerd {
 
         let listener = control::bind(&paths)?;
         let socket = SocketGuard(paths.control_socket());
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        // Bound before anything connects: a taken port is a startup error, never a fallback.
+        let web = match &opts.web {
+            None => None,
+            Some(w) => {
+                // Its own connection: `Store` is not `Sync`, and the web's reads must not
+                // wait for the daemon's loop.
+                let backend = DaemonBackend::new(
+                    Store::open(&paths, &opts.kek, OpenMode::Existing)?,
+                    cmd_tx.clone(),
+                    w.clone(),
+                );
+                let server = AdminWeb::new(Arc::new(backend), w.config.clone())?;
+                let web_listener = server.bind().await?;
+                let addr = web_listener
+                    .local_addr()
+                    .map_err(|e| IssuerdError::Web(crate::web::WebError::Serve(e)))?;
+                Some((server, web_listener, addr))
+            }
+        };
 
         let (broker, mqtt_cfg) = match &opts.broker {
             BrokerChoice::Embedded { listen } => {
@@ -151,7 +216,18 @@ impl Issuerd {
 
         let cancel = CancellationToken::new();
         let done = CancellationToken::new();
-        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let mut web_addr = None;
+        let mut web_task = None;
+        if let Some((server, web_listener, addr)) = web {
+            let stop = cancel.clone();
+            web_addr = Some(addr);
+            web_task = Some(tokio::spawn(async move {
+                let shutdown = async move { stop.cancelled().await };
+                if let Err(e) = server.serve(web_listener, shutdown).await {
+                    error!(error = %e, "the admin web stopped");
+                }
+            }));
+        }
         let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
         let (events, _) = broadcast::channel(1024);
         let (ready_tx, ready_rx) = watch::channel(false);
@@ -163,6 +239,8 @@ impl Issuerd {
             guests = registry.guests.len(),
             live_grants = restored,
             pending_revocations = pending.len(),
+            lock_messages,
+            web = %web_addr.map_or("off".to_owned(), |a| format!("http://{a}/")),
             rsa_provider,
             "issuer starting"
         );
@@ -176,6 +254,8 @@ impl Issuerd {
             pending,
             audit_retention: opts.audit_retention,
             next_audit_prune: started_at,
+            window: opts.accounting_window(),
+            anomalies,
             revocation_retry: opts.revocation_retry,
             outbox: out_tx,
             events: events.clone(),
@@ -187,14 +267,16 @@ impl Issuerd {
             broker_url: broker_url.clone(),
             paths: paths.clone(),
         };
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(daemon.run(incoming, cmd_rx, cancel.clone(), done.clone())),
             tokio::spawn(control::serve(listener, cmd_tx.clone(), cancel.clone())),
         ];
+        tasks.extend(web_task);
         let publisher = tokio::spawn(publisher(client, out_rx));
 
         let handle = IssuerdHandle {
             broker_url,
+            web_addr,
             state_dir: paths.dir().to_owned(),
             commands: cmd_tx,
             events,
@@ -232,6 +314,7 @@ impl Drop for SocketGuard {
 #[derive(Debug)]
 pub struct IssuerdHandle {
     broker_url: String,
+    web_addr: Option<SocketAddr>,
     state_dir: PathBuf,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<IssuerEvent>,
@@ -257,6 +340,11 @@ impl IssuerdHandle {
         &self.state_dir
     }
 
+    /// Where the admin web listens (the port bound, if 0 was asked for); `None` without it.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
+    }
+
     /// A stream of what the issuer does from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<IssuerEvent> {
         self.events.subscribe()
@@ -275,13 +363,19 @@ impl IssuerdHandle {
     /// Revokes a live grant: publishes a signed Revocation to its lock (re-published until
     /// the lock confirms it).
     pub async fn revoke_grant(&self, grant_id: GrantId) -> Result<RevokedGrant, IssuerdError> {
-        control::ask(&self.commands, |tx| Command::RevokeGrant(grant_id, tx)).await
+        control::ask(&self.commands, |tx| {
+            Command::RevokeGrant(grant_id, ACTOR_CONTROL.to_owned(), tx)
+        })
+        .await
     }
 
     /// Revokes a guest's enrollment (its later requests are refused, `guest_revoked`) and
     /// all its live grants.
     pub async fn revoke_guest(&self, guest_id: GuestId) -> Result<Vec<RevokedGrant>, IssuerdError> {
-        control::ask(&self.commands, |tx| Command::RevokeGuest(guest_id, tx)).await
+        control::ask(&self.commands, |tx| {
+            Command::RevokeGuest(guest_id, ACTOR_CONTROL.to_owned(), tx)
+        })
+        .await
     }
 
     /// The issuer's status.
@@ -474,6 +568,10 @@ struct Daemon {
     revocation_retry: Duration,
     audit_retention: Duration,
     next_audit_prune: UnixMillis,
+    /// The unlock accounting's window (docs/policy.md).
+    window: AccountingWindow,
+    /// The anomaly engine, if on.
+    anomalies: Option<Anomalies>,
     outbox: mpsc::Sender<Outgoing>,
     events: broadcast::Sender<IssuerEvent>,
     counters: Counters,
@@ -580,9 +678,13 @@ impl Daemon {
     fn on_request(&mut self, topic_guest: GuestId, payload: &[u8]) {
         self.refresh_registry();
         let now = time::now();
+        let mut policy = policy::RegistryPolicy {
+            store: &self.store,
+            window: self.window,
+        };
         match self
             .issuer
-            .handle_request(now, topic_guest, payload, &mut self.rng)
+            .handle_request_with(now, topic_guest, payload, &mut policy, &mut self.rng)
         {
             Ok(g) => {
                 // Persist before publishing: a grant out there must stay revocable after a
@@ -595,20 +697,24 @@ impl Daemon {
                     issued_at: now.secs(),
                     not_before: g.not_before,
                     not_after: g.not_after,
-                    max_unlocks: 0,
+                    max_unlocks: g.max_unlocks,
                 };
-                if let Err(e) = self.store.record_grant(&record, now.0) {
-                    error!(
-                        grant = %g.grant_id, guest = %g.guest_id, error = %e,
-                        "cannot persist the new grant; withdrawing it unpublished"
-                    );
-                    let _ = self.issuer.revoke_grant(now, g.grant_id, &mut self.rng);
-                    return;
-                }
+                let entry = match self.store.record_grant(&record, now.0) {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        error!(
+                            grant = %g.grant_id, guest = %g.guest_id, error = %e,
+                            "cannot persist the new grant; withdrawing it unpublished"
+                        );
+                        let _ = self.issuer.revoke_grant(now, g.grant_id, &mut self.rng);
+                        return;
+                    }
+                };
                 self.counters.requests_accepted += 1;
                 info!(
                     grant = %g.grant_id, lock = %g.lock_id, guest = %g.guest_id,
                     session = %g.session_id, not_before = g.not_before, not_after = g.not_after,
+                    max_unlocks = g.max_unlocks,
                     "grant issued"
                 );
                 let summary = GrantSummary {
@@ -624,6 +730,7 @@ impl Daemon {
                     g.guest_grant.to_vec(),
                 );
                 self.emit(IssuerEvent::GrantIssued(summary));
+                self.score(&entry);
             }
             Err(reason) => {
                 *self
@@ -637,7 +744,7 @@ impl Daemon {
                     "grant request refused"
                 );
                 // The topic's guest: the broker's ACL ties it to the sender.
-                self.audit(
+                let entry = self.audit(
                     NewAudit::new(now.0, AuditSource::Issuer, kinds::REQUEST_REFUSED)
                         .guest(topic_guest)
                         .reason(reason)
@@ -647,6 +754,7 @@ impl Daemon {
                     guest_id: topic_guest,
                     reason,
                 });
+                self.score(&entry);
             }
         }
     }
@@ -655,12 +763,19 @@ impl Daemon {
         self.refresh_registry();
         let now = time::now();
         match self.issuer.handle_lock_message(now, lock, payload) {
-            // LK-EVT-4: a QoS 1 redelivery (or a replay) of a message already recorded.
-            Err(Reason::EventReplay) => {
-                self.counters.events_duplicate += 1;
-                debug!(lock = %lock, "lock message seen before; ignored");
-            }
             Ok(LockReport::Status(st)) => {
+                let entry = match self.store.record_lock_status(&st, now.0) {
+                    Ok(Some(entry)) => Some(entry),
+                    Ok(None) => {
+                        self.counters.events_duplicate += 1;
+                        debug!(lock = %lock, status = %st.status_id, "lock status recorded before; ignored");
+                        return;
+                    }
+                    Err(e) => {
+                        error!(lock = %lock, status = %st.status_id, error = %e, "cannot record the lock status");
+                        None
+                    }
+                };
                 self.counters.events_verified += 1;
                 info!(
                     lock = %st.lock_id, status = %st.status_id, lock_time_ms = st.timestamp_ms,
@@ -668,27 +783,37 @@ impl Daemon {
                     lockouts = st.lockouts, counters = st.counters.len(),
                     "lock status"
                 );
+                self.emit(IssuerEvent::LockStatus(st));
+                // Scored after it is announced: its alerts follow it.
+                if let Some(entry) = entry {
+                    self.score(&entry);
+                }
             }
             Ok(LockReport::Event(ev)) => {
                 // The audit trail also knows the event id (the core's replay cache is
                 // restored from it after a restart).
-                match self.store.record_lock_event(&ev, now.0) {
+                let written = match self.store.record_lock_event(&ev, now.0) {
                     Ok(effect) if !effect.new => {
                         self.counters.events_duplicate += 1;
-                        debug!(lock = %lock, event = %ev.event_id, "lock event seen before; ignored");
+                        debug!(lock = %lock, event = %ev.event_id, "lock event recorded before; ignored");
                         return;
                     }
-                    Ok(_) => {}
+                    Ok(effect) => effect.audit,
                     Err(e) => {
                         error!(lock = %lock, event = %ev.event_id, error = %e, "cannot record the lock event");
+                        Vec::new()
                     }
-                }
+                };
                 self.counters.events_verified += 1;
                 self.log_event(&ev);
                 if ev.kind == EventKind::RevocationApplied {
                     self.confirm_revocation(lock, ev.grant_id);
                 }
                 self.emit(IssuerEvent::LockEvent(ev));
+                // Scored after it is announced: its alerts follow it.
+                for entry in &written {
+                    self.score(entry);
+                }
             }
             Err(reason) => {
                 *self
@@ -699,9 +824,11 @@ impl Daemon {
                 warn!(
                     lock = %lock, reason = %describe(reason, "LK-EVT-"),
                     code = reason.code(), size = payload.len(),
-                    "lock event refused"
+                    "lock message refused"
                 );
-                // Recorded as a refusal, never as the event it claims to be.
+                // Recorded as a refusal, never as the message it claims to be (a replay or
+                // a QoS 1 redelivery included: LK-EVT-4 already recorded the first copy).
+                // Not scored: the engine sees what happened, not what was claimed.
                 self.audit(
                     NewAudit::new(now.0, AuditSource::Issuer, kinds::LOCK_MESSAGE_REFUSED)
                         .lock(lock)
@@ -720,10 +847,10 @@ impl Daemon {
         let kind = ev.kind.name();
         let reason = reason_text(ev.reason);
         match ev.kind {
-            EventKind::Rejection => info!(
+            EventKind::Rejection | EventKind::Lockout => info!(
                 lock = %ev.lock_id, event = %ev.event_id, kind, %reason,
                 grant = %ev.grant_id, session = %ev.session_id, lock_time_ms = ev.timestamp_ms,
-                "lock event: rejection"
+                "lock event: {kind}"
             ),
             _ => info!(
                 lock = %ev.lock_id, event = %ev.event_id, kind,
@@ -746,9 +873,40 @@ impl Daemon {
         }
     }
 
-    fn audit(&mut self, entry: NewAudit) {
+    /// Appends an entry to the audit trail; returns it, to be scored once its event is out.
+    fn audit(&mut self, entry: NewAudit) -> NewAudit {
         if let Err(e) = self.store.append_audit(&entry) {
             error!(kind = %entry.kind, error = %e, "cannot append to the audit trail");
+        }
+        entry
+    }
+
+    /// Feeds an audit entry just written to the anomaly engine; each new alert is stored,
+    /// published on `{p}/alerts` (JSON, QoS 1, not retained) and emitted.
+    fn score(&mut self, entry: &NewAudit) {
+        let Some(anomalies) = &mut self.anomalies else {
+            return;
+        };
+        for alert in anomalies.observe(entry) {
+            match self.store.insert_alert(&alerts::stored(&alert)) {
+                // The same trail gives the same ids: an alert stored before is not news.
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(e) => error!(alert = %alert.alert_id, error = %e, "cannot store an alert"),
+            }
+            self.counters.alerts_raised += 1;
+            warn!(
+                alert = %alert.alert_id, kind = %alert.kind, severity = %alert.severity,
+                score = alert.score,
+                lock = %alert.lock_id.map(|l| l.to_string()).unwrap_or_default(),
+                guest = %alert.guest_id.map(|g| g.to_string()).unwrap_or_default(),
+                "anomaly alert"
+            );
+            match serde_json::to_vec(&alert) {
+                Ok(json) => self.publish(alerts_topic(&self.prefix), json),
+                Err(e) => error!(alert = %alert.alert_id, error = %e, "cannot serialise an alert"),
+            }
+            self.emit(IssuerEvent::Alert(alert));
         }
     }
 
@@ -756,21 +914,21 @@ impl Daemon {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::RevokeGrant(id, reply) => {
+            Command::RevokeGrant(id, actor, reply) => {
                 let now = time::now();
                 let r = self
-                    .revoke(now, id, ACTOR_CONTROL)
+                    .revoke(now, id, &actor)
                     .ok_or(IssuerdError::GrantNotLive(id));
                 if r.is_err() {
                     info!(grant = %id, "revoke: grant is not live");
                 }
                 let _ = reply.send(r);
             }
-            Command::RevokeGuest(id, reply) => {
-                let _ = reply.send(self.revoke_guest(id));
+            Command::RevokeGuest(id, actor, reply) => {
+                let _ = reply.send(self.revoke_guest(id, &actor));
             }
-            Command::RevokeGrantsOf(id, reply) => {
-                let _ = reply.send(self.revoke_grants_of(id));
+            Command::RevokeGrantsOf(id, actor, reply) => {
+                let _ = reply.send(self.revoke_grants_of(id, &actor));
             }
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
@@ -805,7 +963,7 @@ impl Daemon {
             },
         );
         self.counters.revocations_published += 1;
-        info!(grant = %grant_id, lock = %rev.lock_id, "grant revoked; revocation published");
+        info!(grant = %grant_id, lock = %rev.lock_id, actor, "grant revoked; revocation published");
         self.publish(topics::lock_grants(&self.prefix, &rev.lock_id), rev.payload);
         self.emit(IssuerEvent::GrantRevoked {
             grant_id,
@@ -817,30 +975,35 @@ impl Daemon {
         })
     }
 
-    fn revoke_grants_of(&mut self, guest: GuestId) -> Result<Vec<RevokedGrant>, IssuerdError> {
+    fn revoke_grants_of(
+        &mut self,
+        guest: GuestId,
+        actor: &str,
+    ) -> Result<Vec<RevokedGrant>, IssuerdError> {
         let now = time::now();
         let mut revoked: Vec<RevokedGrant> = self
             .issuer
             .live_grants_of(&guest, None)
             .into_iter()
-            .filter_map(|g| self.revoke(now, g, ACTOR_CONTROL))
+            .filter_map(|g| self.revoke(now, g, actor))
             .collect();
         revoked.sort_by_key(|r| r.grant_id);
         Ok(revoked)
     }
 
-    fn revoke_guest(&mut self, guest: GuestId) -> Result<Vec<RevokedGrant>, IssuerdError> {
+    fn revoke_guest(
+        &mut self,
+        guest: GuestId,
+        actor: &str,
+    ) -> Result<Vec<RevokedGrant>, IssuerdError> {
         self.refresh_registry();
         // In the core first: from here on no request of this guest gets a grant.
         if !self.issuer.revoke_guest(&guest) {
             return Err(IssuerdError::UnknownGuest(guest));
         }
-        let revoked = self.revoke_grants_of(guest)?;
-        info!(guest = %guest, grants = revoked.len(), "guest revoked");
-        match self
-            .store
-            .revoke_guest(&guest, time::now().0, ACTOR_CONTROL)
-        {
+        let revoked = self.revoke_grants_of(guest, actor)?;
+        info!(guest = %guest, grants = revoked.len(), actor, "guest revoked");
+        match self.store.revoke_guest(&guest, time::now().0, actor) {
             Ok(_) => {
                 if let Some(g) = self.registry.guests.get_mut(&guest) {
                     g.revoked = true;
@@ -968,6 +1131,15 @@ impl Daemon {
             Ok(None) => {}
             Ok(Some(snap)) => {
                 apply_registry(&mut self.issuer, &self.store, &mut self.registry, snap);
+                // Time zones and positions may have changed too (set-lock).
+                if let Some(anomalies) = &mut self.anomalies {
+                    match self.store.locks() {
+                        Ok(locks) => anomalies.set_locks(&locks),
+                        Err(e) => {
+                            error!(error = %e, "cannot reload the locks for the anomaly engine")
+                        }
+                    }
+                }
                 info!(
                     locks = self.registry.locks.len(),
                     guests = self.registry.guests.len(),
