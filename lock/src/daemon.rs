@@ -557,14 +557,18 @@ impl Daemon {
     ) -> Result<(), LockdError> {
         let mut mqtt_open = true;
         let mut mqtt_watch_open = true;
-        // The first status goes out once MQTT is up, then one every interval whatever the
-        // connection (queued, they go out at the reconnect).
+        // A status goes out as soon as MQTT is up (at start and at every reconnect), then one
+        // every interval while it stays up. None is queued while it is down: it would only
+        // go stale (LK-EVT-3) and fill the queue that unlock events need; its counters go
+        // into the next one.
+        let mut connected = false;
         let mut status_due: Option<tokio::time::Instant> = None;
         let result = loop {
-            if status_due.is_none() && *mqtt_state.borrow_and_update() == ConnectionState::Connected
-            {
+            let up = *mqtt_state.borrow_and_update() == ConnectionState::Connected;
+            if up && !connected {
                 status_due = Some(tokio::time::Instant::now());
             }
+            connected = up;
             let now = clock::now();
             let wake = self.next_wake(now);
             let heartbeat = async move {
@@ -590,13 +594,17 @@ impl Daemon {
                         mqtt_open = false;
                     }
                 },
-                changed = mqtt_state.changed(), if mqtt_watch_open && status_due.is_none() => {
-                    // Re-checked at the top of the loop.
+                changed = mqtt_state.changed(), if mqtt_watch_open => {
+                    // Re-read at the top of the loop.
                     mqtt_watch_open = changed.is_ok();
                 }
                 _ = tokio::time::sleep(wake) => self.on_timeout(),
                 () = heartbeat => {
-                    self.send_status();
+                    if connected {
+                        self.send_status();
+                    } else {
+                        debug!("MQTT is down: lock status skipped");
+                    }
                     status_due = Some(tokio::time::Instant::now() + self.status_interval);
                 }
             }
@@ -614,7 +622,7 @@ impl Daemon {
         drop(radio);
         self.actuator.finish().await;
         self.publish_stats();
-        let dropped = self.stats.events_dropped;
+        let (dropped, lost) = (self.stats.events_dropped, self.stats.events_lost);
         // Dropping the sink closes the queue; the publisher flushes it and disconnects.
         drop(self.sink);
         if tokio::time::timeout(EVENT_FLUSH_GRACE * 2, publisher)
@@ -626,6 +634,7 @@ impl Daemon {
         info!(
             unlocks = self.stats.unlocks,
             events_dropped = dropped,
+            events_lost = lost,
             "lock daemon stopped"
         );
         result

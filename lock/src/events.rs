@@ -10,8 +10,9 @@
 //!   and ended, and the LockStatus heartbeat (it settles the issuer's unlock accounting) — is
 //!   never rate limited and has a queue that rejections cannot fill. The publisher drains it
 //!   first, in order: a status is published after every event queued before it. If even that
-//!   queue is full (the broker gone for hours), the message is counted as lost and logged
-//!   at error level.
+//!   queue is full (thousands of unlocks while the broker is away), the message is counted
+//!   as lost and logged at error level; the issuer never sees it (spec §11.14: its unlock
+//!   accounting then counts fewer unlocks than happened).
 //!
 //! The publisher task never stalls the event loop: a slow or absent broker fills the
 //! queues, it does not block the lock.
@@ -104,8 +105,10 @@ impl Event {
     }
 }
 
-/// Capacity of the lane of events that must not be lost: hours of unlocks and a status
-/// a minute while the broker is away (≈ 330 bytes each with a 2048-bit key).
+/// Capacity of the lane of events that must not be lost. What enters it comes at human
+/// pace (a BLE handshake per unlock or failure), or from the broker (grants, revocations:
+/// none while it is away), and statuses are not queued while MQTT is down: thousands of
+/// unlocks fit (≈ 330 bytes each with a 2048-bit key).
 const RELIABLE_QUEUE: usize = 4_096;
 
 /// Counters shared with the publisher task.

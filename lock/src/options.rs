@@ -103,9 +103,10 @@ impl Tunables {
 /// limited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusOptions {
-    /// Time between two reports; the first goes out as soon as MQTT is connected. The config
-    /// file allows [`STATUS_INTERVAL_RANGE_S`]; the library takes any non-zero interval
-    /// (tests use shorter ones).
+    /// Time between two reports. One goes out as soon as MQTT is connected, at start and
+    /// at every reconnect; none is queued while it is down (it would go stale, LK-EVT-3).
+    /// The config file allows [`STATUS_INTERVAL_RANGE_S`]; the library takes any non-zero
+    /// interval (tests use shorter ones).
     pub interval: Duration,
     /// A file holding the battery charge in percent (0..=100), e.g.
     /// `/sys/class/power_supply/BAT0/capacity`. `None`, or a file that cannot be read or

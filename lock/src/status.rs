@@ -6,7 +6,7 @@
 //! other devices' adverts), Selects, Responses and grants-topic messages. A report carries
 //! at most 32 reasons; beyond that the core keeps the 32 largest counts (§6.10) and the rest
 //! are left out of that report. Counters restart at each report that was queued; a report
-//! lost to a full queue leaves them to the next one.
+//! skipped while MQTT is down, or lost to a full queue, leaves them to the next one.
 //!
 //! Tamper detection is not supported: the `tamper` flag is always clear.
 

@@ -168,3 +168,47 @@ async fn next_with(
     }
     panic!("no status with the expected figures in 4 reports");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_status_is_queued_while_mqtt_is_down_and_one_goes_out_at_the_reconnect() {
+    let mut w = World::new("statusdown").await;
+    let mut opts = w.lock_options(None);
+    // Long enough that a report right after the reconnect can only be the reconnect's.
+    opts.status.interval = Duration::from_secs(3);
+    let lock = w.start_lock(opts).await;
+    common::wait_stats(&lock, "the first status", |s| s.statuses_published == 1).await;
+    let mut state = lock.mqtt_state();
+
+    let broker = w.broker.take().unwrap();
+    tokio::task::spawn_blocking(move || broker.stop())
+        .await
+        .unwrap();
+    common::within(
+        10,
+        "the lock sees the broker go",
+        state.wait_for(|s| *s != latchkey_transport::mqtt::ConnectionState::Connected),
+    )
+    .await
+    .unwrap();
+    let down = lock.stats().statuses_published;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        lock.stats().statuses_published,
+        down,
+        "a status was queued while down"
+    );
+
+    w.broker = Some(common::start_broker(w.addr).await);
+    common::wait_connected(&mut state).await;
+    let back = tokio::time::Instant::now();
+    common::wait_stats(&lock, "a status at the reconnect", |s| {
+        s.statuses_published == down + 1
+    })
+    .await;
+    assert!(
+        back.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        back.elapsed()
+    );
+    lock.shutdown().await.unwrap();
+}
