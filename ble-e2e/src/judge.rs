@@ -408,6 +408,110 @@ fn attacker_count(f: &Facts, key: &str) -> usize {
         .map_or(0, Vec::len)
 }
 
+/// Scenario 7: lockout as a lever. An attacker holding the lock's link steals two of the
+/// guest's pending authentications and fails them; the lock locks the guest out, refuses
+/// its beacons `locked_out` (a fresh grant too), reports both ends of the lockout, and lets
+/// the guest in once it ended.
+pub fn lockout(f: &Facts) -> Verdict {
+    let mut v = base(f);
+    let g1 = guest_id(f, "g1");
+    let stolen = attacker_count(f, "stolen");
+    let answers: Vec<&str> = f
+        .attacker
+        .as_ref()
+        .and_then(|a| a.get("answers"))
+        .and_then(|x| x.as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    let bad_mac = format!("att 0x{:02x}", BAD_RESPONSE_MAC_ATT);
+    v.check(stolen >= 2, || {
+        format!("the attacker stole {stolen} pending authentication(s), not 2")
+    });
+    v.check(
+        answers.len() >= 2 && answers.iter().all(|a| *a == bad_mac),
+        || format!("the lock should have answered each forged Response {bad_mac}: {answers:?}"),
+    );
+    // LK-LCK-1: the lock locked that guest out, for the failure's reason.
+    let started: Vec<&LogLine> = f
+        .lock_lines("guest locked out")
+        .filter(|l| l.str("guest") == Some(g1))
+        .collect();
+    v.check(
+        started.len() == 1 && started[0].reason() == Some("bad_response_mac"),
+        || {
+            format!(
+                "the lock should have locked g1 out once for bad_response_mac; it logged {} \
+                 lockout(s) ({})",
+                started.len(),
+                reasons(&started)
+            )
+        },
+    );
+    let locked_at = f.mark("locked_out").map_or(i64::MAX, |m| m.at_ms);
+    let ended_at = f.mark("lockout_ended").map_or(i64::MAX, |m| m.at_ms);
+    // LK-LCK-2: while locked out, its beacons never arm, whatever the grant.
+    let locked_out: Vec<&LogLine> = f
+        .beacon_rejections()
+        .into_iter()
+        .filter(|l| l.after(locked_at) && l.reason() == Some("locked_out"))
+        .collect();
+    v.check(!locked_out.is_empty(), || {
+        "the lock logged no locked_out beacon of the locked-out guest".into()
+    });
+    let locked = refused(&mut v, f, "locked");
+    v.check(locked.fallback().is_some(), || {
+        "the locked-out guest should have tried a fresh grant too (fallback)".into()
+    });
+    let early = f
+        .unlocks()
+        .into_iter()
+        .filter(|l| !l.after(ended_at))
+        .count();
+    v.check(early == 0, || {
+        format!("the lock unlocked {early} time(s) before the lockout ended")
+    });
+    // LK-LCK-3: it ended by itself; both ends reached the issuer as verified events.
+    let ended: Vec<&LogLine> = f
+        .lock_lines("lockout ended")
+        .filter(|l| l.str("guest") == Some(g1))
+        .collect();
+    v.check(ended.len() == 1, || {
+        format!(
+            "the lock should have ended the lockout once; it did {} times",
+            ended.len()
+        )
+    });
+    for kind in ["lockout", "lockout_ended"] {
+        let n = f
+            .issuer_lines(&format!("lock event: {kind}"))
+            .filter(|l| l.str("kind") == Some(kind))
+            .count();
+        v.check(n == 1, || {
+            format!("the issuer should have verified one `{kind}` event; it logged {n}")
+        });
+    }
+    unlocked(&mut v, f, "after");
+    v.check(unlocks_of(f, "g1").len() == 1, || {
+        format!(
+            "the lock should have unlocked once, after the lockout; it did {} times",
+            unlocks_of(f, "g1").len()
+        )
+    });
+    v.figure(
+        "lockout: started to ended at the lock (ms)",
+        span(
+            started.first().and_then(|l| l.at_ms),
+            ended.first().and_then(|l| l.at_ms),
+        ),
+    );
+    v.figure("beacons refused locked_out", Some(locked_out.len() as f64));
+    v.notes.push(format!("attacker's answers: {answers:?}"));
+    v
+}
+
+/// ATT code of `bad_response_mac` (spec §5.8).
+const BAD_RESPONSE_MAC_ATT: u8 = 0x87;
+
 /// Scenario 5: two guests at once.
 pub fn two_guests(f: &Facts) -> Verdict {
     let mut v = base(f);
@@ -814,6 +918,93 @@ mod tests {
             v.failures
                 .iter()
                 .any(|m| m.contains("should have dropped grant gg"))
+        );
+    }
+
+    /// The `lockout` boot as it should go (g1 is guest `aa`).
+    fn lockout_facts() -> Facts {
+        let mut f = facts();
+        f.marks
+            .extend(parse_marks("locked_out 3000\nlockout_ended 14000\n"));
+        f.attacker = Some(
+            json!({"stolen": ["0a", "0b"], "answers": ["att 0x87", "att 0x87"],
+            "missed": []}),
+        );
+        for run in ["stolen1", "stolen2"] {
+            f.guests.insert(
+                run.into(),
+                guest_failed("no lock advertising the Latchkey service"),
+            );
+        }
+        f.guests.insert(
+            "locked".into(),
+            GuestRun {
+                exit: Some(1),
+                outcome: Some(json!({"outcome":"failed","message":"… no_pending_auth",
+                    "fallback":{"dropped_grant":"gg","refused":"no_pending_auth"}})),
+            },
+        );
+        f.guests.insert("after".into(), guest_ok());
+        let reason = |r: &str| json!({"reason": r, "guest": "aa"});
+        f.lock = vec![
+            line(
+                2900,
+                "guest locked out after repeated failed handshakes",
+                reason("bad_response_mac (LK-RSP-6)"),
+            ),
+            line(3500, "beacon rejected", reason("locked_out (LK-LCK-2)")),
+            line(12900, "lockout ended", json!({"guest": "aa"})),
+            line(15000, "UNLOCK grant=gg guest=aa", json!({"guest": "aa"})),
+        ];
+        f.issuer = vec![
+            line(2950, "lock event: lockout", json!({"kind": "lockout"})),
+            line(
+                12950,
+                "lock event: lockout_ended",
+                json!({"kind": "lockout_ended"}),
+            ),
+        ];
+        f
+    }
+
+    #[test]
+    fn lockout_needs_the_stolen_handshakes_both_ends_reported_and_the_late_unlock() {
+        let v = lockout(&lockout_facts());
+        assert!(v.passed(), "{:?}", v.failures);
+        let fig: BTreeMap<_, _> = v.figures.iter().cloned().collect();
+        assert_eq!(fig["lockout: started to ended at the lock (ms)"], 10_000.0);
+    }
+
+    #[test]
+    fn lockout_fails_when_the_guest_gets_in_early_or_an_end_goes_unreported() {
+        let mut f = lockout_facts();
+        // An unlock while locked out, no lockout_ended event, a refusal for another reason.
+        f.lock.push(line(4000, "UNLOCK", json!({"guest": "aa"})));
+        f.issuer.pop();
+        f.lock[1]
+            .fields
+            .insert("reason".into(), json!("replay (LK-ADV-7)"));
+        let v = lockout(&f);
+        assert_eq!(v.failures.len(), 4, "{:#?}", v.failures);
+        assert!(
+            v.failures
+                .iter()
+                .any(|m| m.contains("before the lockout ended"))
+        );
+        assert!(
+            v.failures
+                .iter()
+                .any(|m| m.contains("`lockout_ended` event"))
+        );
+        assert!(
+            v.failures
+                .iter()
+                .any(|m| m.contains("no locked_out beacon"))
+        );
+        assert!(
+            v.failures
+                .iter()
+                .any(|m| m.contains("unlocked once, after"))
         );
     }
 
