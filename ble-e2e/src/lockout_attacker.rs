@@ -21,6 +21,10 @@ use serde_json::json;
 
 use crate::beacons::distinct_beacons;
 
+/// Selects of one beacon before giving up on it, and the pause between them.
+const SELECT_TRIES: usize = 10;
+const SELECT_RETRY: Duration = Duration::from_millis(200);
+
 /// Options of `lockout-attacker`.
 #[derive(Debug, Args)]
 pub struct LockoutAttackerOptions {
@@ -36,6 +40,10 @@ pub struct LockoutAttackerOptions {
     /// Seconds to wait for the lock, then for enough beacons.
     #[arg(long, default_value_t = 60)]
     timeout_s: u64,
+    /// Seconds to keep the link after the last steal, so that the guest attempting then
+    /// still cannot reach the lock.
+    #[arg(long, default_value_t = 0)]
+    hold_s: u64,
     /// Where the record goes (JSON).
     #[arg(long)]
     out: PathBuf,
@@ -123,7 +131,15 @@ async fn attack(opts: &LockoutAttackerOptions, record: &mut Record) -> Result<()
             attempt: beacon.attempt(),
         };
         let hex = hex::encode(&data);
-        let selected = link.write(CHALLENGE_CHAR_UUID, &select.to_bytes()).await;
+        // The lock may not have armed it yet (its grant still on the way): try a few times.
+        let mut selected = Err(RadioError::Disconnected);
+        for _ in 0..SELECT_TRIES {
+            selected = link.write(CHALLENGE_CHAR_UUID, &select.to_bytes()).await;
+            if selected.is_ok() {
+                break;
+            }
+            tokio::time::sleep(SELECT_RETRY).await;
+        }
         if selected.is_err() {
             let a = answer(selected);
             eprintln!("lockout-attacker: Select of {hex} refused: {a}");
@@ -143,6 +159,7 @@ async fn attack(opts: &LockoutAttackerOptions, record: &mut Record) -> Result<()
         record.answers.push(a);
     }
     drop(beacons);
+    tokio::time::sleep(Duration::from_secs(opts.hold_s)).await;
     if let Err(e) = link.disconnect().await {
         eprintln!("lockout-attacker: disconnect: {e}");
     }

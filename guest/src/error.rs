@@ -235,7 +235,8 @@ fn hint(reason: Reason) -> &'static str {
     match reason {
         Reason::NoPendingAuth => {
             " — the lock holds no beacon of ours: too far away (signal below its RSSI \
-             threshold), or it has not received this grant yet"
+             threshold), it has not received this grant yet, or it refuses the grant's beacons \
+             (revoked, unlocks used up, or too many failed attempts: locked out for a while)"
         }
         Reason::ConnectionWindowExpired => " — the Select came too long after the beacon",
         Reason::ChallengeCapReached => " — the lock is busy with other phones; try again",
