@@ -19,10 +19,7 @@ async fn garbage_truncated_and_forged_payloads_are_refused_and_the_next_grant_in
     let mut w = World::new("garbage").await;
     let lock = w.start_lock(w.lock_options(None)).await;
     let (_observer, mut events) = w.observe_events("garbage").await;
-    let mut guest = w.enroll_guest(5);
-    let first = w.issue_grant(&mut guest);
-    w.deliver_until(&lock, &first.lock_grant, |s| s.grants_installed == 1)
-        .await;
+    let (mut guest, first) = w.installed_guest(&lock, 5, 0).await;
     w.next_event(&mut events, |e| e.kind == EventKind::GrantInstalled)
         .await;
 
@@ -80,10 +77,7 @@ async fn revocation_over_mqtt_refuses_the_next_unlock() {
     let mut w = World::new("revoke").await;
     let lock = w.start_lock(w.lock_options(None)).await;
     let (_observer, mut events) = w.observe_events("revoke").await;
-    let mut guest = w.enroll_guest(6);
-    let grant = w.issue_grant(&mut guest);
-    w.deliver_until(&lock, &grant.lock_grant, |s| s.grants_installed == 1)
-        .await;
+    let (mut guest, grant) = w.installed_guest(&lock, 6, 0).await;
 
     let now = common::now();
     let revocation = w
@@ -231,10 +225,7 @@ async fn lock_resubscribes_after_the_broker_restarts() {
     common::wait_connected(&mut state).await;
     common::wait_connected(&mut w.publisher.state()).await;
 
-    let mut guest = w.enroll_guest(9);
-    let grant = w.issue_grant(&mut guest);
-    w.deliver_until(&lock, &grant.lock_grant, |s| s.grants_installed == 1)
-        .await;
+    let (mut guest, grant) = w.installed_guest(&lock, 9, 0).await;
     let radio = w.air.radio("guest");
     let a = attempt(&mut guest, &radio, w.lock_id, &lock, false).await;
     assert_eq!(a.outcome, Outcome::Unlocked);
@@ -256,10 +247,7 @@ async fn a_limited_grants_unlock_count_survives_restarts() {
     let state = tempfile::tempdir().unwrap();
     let dir = Some(state.path().to_owned());
     let lock = w.start_lock(w.lock_options(dir.clone())).await;
-    let mut guest = w.enroll_guest(12);
-    let grant = w.issue_limited_grant(&mut guest, 2);
-    w.deliver_until(&lock, &grant.lock_grant, |s| s.grants_installed == 1)
-        .await;
+    let (mut guest, grant) = w.installed_guest(&lock, 12, 2).await;
     let radio = w.air.radio("guest");
     let a = attempt(&mut guest, &radio, w.lock_id, &lock, false).await;
     assert_eq!(a.outcome, Outcome::Unlocked);
@@ -310,10 +298,7 @@ async fn unlocks_and_installs_are_published_while_rejections_are_rate_limited() 
     let dropped = lock.stats().events_dropped;
     assert!(dropped >= 25, "{:?}", lock.stats());
 
-    let mut guest = w.enroll_guest(13);
-    let grant = w.issue_grant(&mut guest);
-    w.deliver_until(&lock, &grant.lock_grant, |s| s.grants_installed == 1)
-        .await;
+    let (mut guest, grant) = w.installed_guest(&lock, 13, 0).await;
     let radio = w.air.radio("guest");
     let a = attempt(&mut guest, &radio, w.lock_id, &lock, false).await;
     assert_eq!(a.outcome, Outcome::Unlocked);

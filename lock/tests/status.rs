@@ -43,10 +43,7 @@ async fn statuses_arrive_on_schedule_verify_and_carry_the_rejections_since_the_l
     );
 
     // Refused inputs of three paths: grants-topic messages, quiet beacons (rssi), a Select.
-    let mut guest = w.enroll_guest(31);
-    let grant = w.issue_grant(&mut guest);
-    w.deliver_until(&lock, &grant.lock_grant, |s| s.grants_installed == 1)
-        .await;
+    let (mut guest, _) = w.installed_guest(&lock, 31, 0).await;
     let before = lock.stats().message_rejections;
     for payload in [&[0x01][..], &[0x01, 0x01, 0x00], &[0x02, 0x01]] {
         w.publish_grants(payload).await;

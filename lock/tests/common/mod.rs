@@ -156,6 +156,22 @@ impl World {
         self.issue_limited_grant(guest, 0)
     }
 
+    /// Enrolls guest `n`, issues it a grant (`max_unlocks`, 0 = no limit) and delivers the
+    /// LockGrant until `lock` installed it.
+    pub async fn installed_guest(
+        &mut self,
+        lock: &LockdHandle,
+        n: u8,
+        max_unlocks: u16,
+    ) -> (Guest, IssuedGrant) {
+        let mut guest = self.enroll_guest(n);
+        let grant = self.issue_limited_grant(&mut guest, max_unlocks);
+        let before = lock.stats().grants_installed;
+        self.deliver_until(lock, &grant.lock_grant, |s| s.grants_installed > before)
+            .await;
+        (guest, grant)
+    }
+
     /// [`World::issue_grant`] with an unlock limit (`max_unlocks`, 0 = none).
     pub fn issue_limited_grant(&mut self, guest: &mut Guest, max_unlocks: u16) -> IssuedGrant {
         let now = latchkey_lock::now();
