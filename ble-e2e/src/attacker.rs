@@ -5,16 +5,15 @@
 //! It talks to BlueZ with bluer directly (it is neither a lock nor a guest) and writes
 //! `{"captured": [hex…], "replayed": [hex…]}` to `--out`.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use bluer::adv::{Advertisement, Type};
-use bluer::{AdapterEvent, DiscoveryFilter, DiscoveryTransport};
 use clap::Args;
-use futures::StreamExt;
 use serde_json::json;
+
+use crate::beacons::distinct_beacons;
 
 /// Options of `replay-attacker`.
 #[derive(Debug, Args)]
@@ -115,35 +114,17 @@ async fn record(
     adapter: &bluer::Adapter,
     opts: &AttackerOptions,
 ) -> Result<Recording, bluer::Error> {
-    adapter
-        .set_discovery_filter(DiscoveryFilter {
-            transport: DiscoveryTransport::Le,
-            duplicate_data: true,
-            ..Default::default()
-        })
-        .await?;
-    let discovery = adapter.discover_devices_with_changes().await?;
-    let mut discovery = std::pin::pin!(discovery);
+    let mut beacons = distinct_beacons(adapter.clone(), opts.company_id).await?;
     eprintln!("attacker: capturing on {}", adapter.name());
     let mut recording = Recording::default();
-    let mut seen: HashSet<bluer::Address> = HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
         tokio::select! {
-            event = discovery.next() => {
-                let Some(event) = event else { break };
-                let addr = match event {
-                    AdapterEvent::DeviceAdded(a) => { seen.insert(a); a }
-                    AdapterEvent::PropertyChanged(_) | AdapterEvent::DeviceRemoved(_) => continue,
-                };
-                note(adapter, addr, opts.company_id, &mut recording).await;
-            }
+            beacon = beacons.recv() => match beacon {
+                Some(b) => recording.add(&b),
+                None => break,
+            },
             _ = tick.tick() => {
-                // Property changes of known devices (new beacon data) are polled: cheap at
-                // 50 ms for the few devices on an emulated radio.
-                for addr in seen.iter().copied().collect::<Vec<_>>() {
-                    note(adapter, addr, opts.company_id, &mut recording).await;
-                }
                 if opts.stop_file.exists() {
                     break;
                 }
@@ -151,17 +132,6 @@ async fn record(
         }
     }
     Ok(recording)
-}
-
-async fn note(adapter: &bluer::Adapter, addr: bluer::Address, company: u16, rec: &mut Recording) {
-    let Ok(device) = adapter.device(addr) else {
-        return;
-    };
-    if let Ok(Some(data)) = device.manufacturer_data().await
-        && let Some(bytes) = data.get(&company)
-    {
-        rec.add(bytes);
-    }
 }
 
 #[cfg(test)]

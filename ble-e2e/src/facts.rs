@@ -106,6 +106,21 @@ impl GuestRun {
         self.outcome.as_ref()?.get("message")?.as_str()
     }
 
+    /// The grant that unlocked (`grant_id`, unlocked runs).
+    pub fn grant_id(&self) -> Option<&str> {
+        self.outcome.as_ref()?.get("grant_id")?.as_str()
+    }
+
+    /// The held grant the guest dropped for a fresh one, and the lock's answer to it
+    /// (`fallback.dropped_grant`, `fallback.refused`).
+    pub fn fallback(&self) -> Option<(&str, &str)> {
+        let fb = self.outcome.as_ref()?.get("fallback")?;
+        Some((
+            fb.get("dropped_grant")?.as_str()?,
+            fb.get("refused")?.as_str()?,
+        ))
+    }
+
     /// A step's duration in ms from the unlock report (`timings_ms.STEP`).
     pub fn timing_ms(&self, step: &str) -> Option<f64> {
         self.outcome
@@ -196,6 +211,13 @@ impl Facts {
     /// The lock's log lines whose message starts with `prefix`.
     pub fn lock_lines<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a LogLine> + 'a {
         self.lock
+            .iter()
+            .filter(move |l| l.message.starts_with(prefix))
+    }
+
+    /// The issuer's log lines whose message starts with `prefix`.
+    pub fn issuer_lines<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a LogLine> + 'a {
+        self.issuer
             .iter()
             .filter(move |l| l.message.starts_with(prefix))
     }

@@ -4,6 +4,7 @@
 use crate::btmon::AdvDataSet;
 use crate::facts::{Facts, GuestRun, LogLine};
 use crate::scenario::{ATTACKER_DBM, FAR_DBM, NEAR_DBM};
+use crate::world::LOCK_ID;
 
 /// A scenario's outcome: failed checks (none means passed) and measured figures.
 #[derive(Debug, Default)]
@@ -66,6 +67,15 @@ fn base(f: &Facts) -> Verdict {
         .collect();
     v.check(errors.is_empty(), || {
         format!("a daemon logged an error: {}", errors[0].message)
+    });
+    // Every lock message verifies at the issuer (signature, window, replay: LK-EVT-1..4).
+    let refused: Vec<&LogLine> = f.issuer_lines("lock event refused").collect();
+    v.check(refused.is_empty(), || {
+        format!(
+            "the issuer refused {} message(s) of the lock: {}",
+            refused.len(),
+            reasons(&refused)
+        )
     });
     v.figure(
         "boot to BlueZ ready (ms)",
@@ -183,6 +193,25 @@ pub fn unlock(f: &Facts) -> Verdict {
         "lock: beacon armed to unlock (ms)",
         lock_beacon_to_unlock_ms(f),
     );
+    // The heartbeat (spec §6.10): queued once MQTT was up, verified by the issuer.
+    let queued: Vec<&LogLine> = f.lock_lines("lock status queued").collect();
+    v.check(!queued.is_empty(), || {
+        "the lock queued no LockStatus (`lock status queued`)".into()
+    });
+    let verified: Vec<&LogLine> = f
+        .issuer_lines("lock status")
+        .filter(|l| l.str("lock") == Some(LOCK_ID))
+        .collect();
+    v.check(!verified.is_empty(), || {
+        "the issuer logged no verified LockStatus of the lock (`lock status`)".into()
+    });
+    v.figure(
+        "first status: queued by the lock to verified by the issuer (ms)",
+        span(
+            queued.first().and_then(|l| l.at_ms),
+            verified.first().and_then(|l| l.at_ms),
+        ),
+    );
     v
 }
 
@@ -214,10 +243,12 @@ pub fn rssi_too_low(f: &Facts) -> Verdict {
     v
 }
 
-/// Scenario 3: a revoked guest: refused at the lock with the grant it holds, and no new grant.
+/// Scenario 3: a revoked guest: its stored grant is refused at the lock (which names the
+/// revoked session, LK-REV-5), and its fallback request for a fresh grant gets nothing.
 pub fn revoked(f: &Facts) -> Verdict {
     let mut v = base(f);
-    unlocked(&mut v, f, "g1");
+    let g1 = unlocked(&mut v, f, "g1");
+    let grant = g1.grant_id().unwrap_or("?");
     let revoked_at = f.mark("revoked").map(|m| m.at_ms);
     v.check(revoked_at.is_some(), || {
         "the revocation never reached the lock".into()
@@ -226,7 +257,6 @@ pub fn revoked(f: &Facts) -> Verdict {
     v.check(f.lock_lines("revocation applied").count() >= 1, || {
         "the lock did not log `revocation applied`".into()
     });
-    refused(&mut v, f, "after_revoke");
     let late_unlocks = f
         .unlocks()
         .into_iter()
@@ -241,45 +271,84 @@ pub fn revoked(f: &Facts) -> Verdict {
             f.unlocks().len()
         )
     });
-    // What the lock said about the revoked guest's attempt.
-    let after: Vec<&LogLine> = f
-        .lock
-        .iter()
-        .filter(|l| l.after(revoked_at) && l.reason().is_some())
-        .collect();
-    v.check(!after.is_empty(), || {
-        "the lock logged no rejection for the revoked guest's attempt".into()
-    });
-    v.notes.push(format!(
-        "lock rejections after the revocation: {}",
-        reasons(&after)
-    ));
-    // A fresh request from the revoked guest: no grant.
-    let fresh = refused(&mut v, f, "fresh_request");
-    v.check(fresh.message().is_some_and(|m| m.contains("grant")), || {
-        format!(
-            "the revoked guest's fresh request should end without a grant; it ended with: {}",
-            fresh.message().unwrap_or("-")
-        )
-    });
-    let g1 = guest_id(f, "g1");
-    let refusals: Vec<&LogLine> = f
-        .issuer
-        .iter()
+    // The lock tells the revoked session's beacons from noise, names its grant and
+    // publishes the rejection, which the issuer verifies.
+    let revoked_beacons: Vec<&LogLine> = f
+        .beacon_rejections()
+        .into_iter()
         .filter(|l| {
             l.after(revoked_at)
-                && l.message.starts_with("grant request refused")
-                && l.str("guest") == Some(g1)
+                && l.reason() == Some("session_revoked")
+                && l.str("grant") == Some(grant)
         })
         .collect();
-    v.check(!refusals.is_empty(), || {
-        "the issuer logged no refusal of the revoked guest's request".into()
+    v.check(!revoked_beacons.is_empty(), || {
+        format!(
+            "the lock logged no session_revoked beacon of grant {grant} after the revocation \
+             (rejections seen: {})",
+            reasons(&lock_rejections_after(f, revoked_at))
+        )
     });
+    let published = f
+        .issuer_lines("lock event: rejection")
+        .filter(|l| l.reason() == Some("session_revoked") && l.str("grant") == Some(grant))
+        .count();
+    v.check(published >= 1, || {
+        format!("the issuer received no session_revoked rejection event of grant {grant}")
+    });
+    // The guest dropped the grant the lock refused and asked for a fresh one: none came.
+    let after = refused(&mut v, f, "after_revoke");
+    v.check(after.fallback() == Some((grant, "no_pending_auth")), || {
+        format!(
+            "the guest should have dropped grant {grant} (refused no_pending_auth) for a fresh \
+             request; its fallback: {:?}",
+            after.fallback()
+        )
+    });
+    v.check(
+        after.message().is_some_and(|m| m.contains("no grant")),
+        || {
+            format!(
+                "the revoked guest's fresh request should end without a grant; it ended with: {}",
+                after.message().unwrap_or("-")
+            )
+        },
+    );
+    let g1_id = guest_id(f, "g1");
+    let refusals: Vec<&LogLine> = f
+        .issuer_lines("grant request refused")
+        .filter(|l| l.after(revoked_at) && l.str("guest") == Some(g1_id))
+        .collect();
+    v.check(
+        refusals.iter().any(|l| l.reason() == Some("guest_revoked")),
+        || {
+            format!(
+                "the issuer did not refuse the revoked guest's request as guest_revoked \
+                 (refusals: {})",
+                reasons(&refusals)
+            )
+        },
+    );
+    v.notes.push(format!(
+        "lock rejections after the revocation: {}",
+        reasons(&lock_rejections_after(f, revoked_at))
+    ));
     v.notes.push(format!(
         "issuer refusals after the revocation: {}",
         reasons(&refusals)
     ));
+    v.figure(
+        "distinct revoked-session beacons named by the lock",
+        Some(revoked_beacons.len() as f64),
+    );
     v
+}
+
+fn lock_rejections_after(f: &Facts, at_ms: i64) -> Vec<&LogLine> {
+    f.lock
+        .iter()
+        .filter(|l| l.after(at_ms) && l.reason().is_some())
+        .collect()
 }
 
 /// Scenario 4: beacons replayed by a third controller after the guest left.
@@ -338,6 +407,113 @@ fn attacker_count(f: &Facts, key: &str) -> usize {
         .and_then(|x| x.as_array())
         .map_or(0, Vec::len)
 }
+
+/// Scenario 7: lockout as a lever. An attacker holding the lock's link steals two of the
+/// guest's pending authentications and fails them; the lock locks the guest out, refuses
+/// its beacons `locked_out` (a fresh grant too), reports both ends of the lockout, and lets
+/// the guest in once it ended.
+pub fn lockout(f: &Facts) -> Verdict {
+    let mut v = base(f);
+    let g1 = guest_id(f, "g1");
+    let stolen = attacker_count(f, "stolen");
+    let answers: Vec<&str> = f
+        .attacker
+        .as_ref()
+        .and_then(|a| a.get("answers"))
+        .and_then(|x| x.as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    let bad_mac = format!("att 0x{:02x}", BAD_RESPONSE_MAC_ATT);
+    v.check(stolen >= 2, || {
+        format!("the attacker stole {stolen} pending authentication(s), not 2")
+    });
+    v.check(
+        answers.len() >= 2 && answers.iter().all(|a| *a == bad_mac),
+        || format!("the lock should have answered each forged Response {bad_mac}: {answers:?}"),
+    );
+    // LK-LCK-1: the lock locked that guest out, for the failure's reason.
+    let started: Vec<&LogLine> = f
+        .lock_lines("guest locked out")
+        .filter(|l| l.str("guest") == Some(g1))
+        .collect();
+    v.check(
+        started.len() == 1 && started[0].reason() == Some("bad_response_mac"),
+        || {
+            format!(
+                "the lock should have locked g1 out once for bad_response_mac; it logged {} \
+                 lockout(s) ({})",
+                started.len(),
+                reasons(&started)
+            )
+        },
+    );
+    let locked_at = started.first().and_then(|l| l.at_ms).unwrap_or(i64::MAX);
+    let ended_at = f.mark("lockout_ended").map_or(i64::MAX, |m| m.at_ms);
+    // LK-LCK-2: while locked out, its beacons never arm, whatever the grant.
+    let locked_out: Vec<&LogLine> = f
+        .beacon_rejections()
+        .into_iter()
+        .filter(|l| l.after(locked_at) && l.reason() == Some("locked_out"))
+        .collect();
+    v.check(!locked_out.is_empty(), || {
+        "the lock logged no locked_out beacon of the locked-out guest".into()
+    });
+    let locked = refused(&mut v, f, "locked");
+    v.check(locked.fallback().is_some(), || {
+        "the locked-out guest should have tried a fresh grant too (fallback)".into()
+    });
+    let early = f
+        .unlocks()
+        .into_iter()
+        .filter(|l| !l.after(ended_at))
+        .count();
+    v.check(early == 0, || {
+        format!("the lock unlocked {early} time(s) before the lockout ended")
+    });
+    // LK-LCK-3: it ended by itself; both ends reached the issuer as verified events.
+    let ended: Vec<&LogLine> = f
+        .lock_lines("lockout ended")
+        .filter(|l| l.str("guest") == Some(g1))
+        .collect();
+    v.check(ended.len() == 1, || {
+        format!(
+            "the lock should have ended the lockout once; it did {} times",
+            ended.len()
+        )
+    });
+    for kind in ["lockout", "lockout_ended"] {
+        let n = f
+            .issuer_lines(&format!("lock event: {kind}"))
+            .filter(|l| l.str("kind") == Some(kind))
+            .count();
+        v.check(n == 1, || {
+            format!("the issuer should have verified one `{kind}` event; it logged {n}")
+        });
+    }
+    unlocked(&mut v, f, "after");
+    v.check(unlocks_of(f, "g1").len() == 1, || {
+        format!(
+            "the lock should have unlocked once, after the lockout; it did {} times",
+            unlocks_of(f, "g1").len()
+        )
+    });
+    v.figure(
+        "lockout: started to ended at the lock (ms)",
+        span(
+            started.first().and_then(|l| l.at_ms),
+            ended.first().and_then(|l| l.at_ms),
+        ),
+    );
+    v.figure(
+        "beacon reports refused locked_out",
+        Some(locked_out.len() as f64),
+    );
+    v.notes.push(format!("attacker's answers: {answers:?}"));
+    v
+}
+
+/// ATT code of `bad_response_mac` (spec §5.8).
+const BAD_RESPONSE_MAC_ATT: u8 = 0x87;
 
 /// Scenario 5: two guests at once.
 pub fn two_guests(f: &Facts) -> Verdict {
@@ -489,8 +665,40 @@ mod tests {
         f
     }
 
+    /// The lock's status, queued at 950 and verified by the issuer at 960.
+    fn with_status(f: &mut Facts) {
+        f.lock
+            .push(line(950, "lock status queued", json!({"reasons": 0})));
+        f.issuer.push(line(
+            960,
+            "lock status",
+            json!({"lock": LOCK_ID, "uptime_s": 0}),
+        ));
+    }
+
     #[test]
-    fn unlock_passes_with_an_armed_beacon_and_one_unlock_and_reports_timings() {
+    fn unlock_passes_with_an_armed_beacon_one_unlock_and_a_verified_status() {
+        let mut f = facts();
+        f.guests.insert("g1".into(), guest_ok());
+        f.lock = vec![
+            line(1100, "beacon armed an authentication", json!({"rssi": -58})),
+            line(1500, "UNLOCK grant=x guest=aa", json!({"guest": "aa"})),
+        ];
+        with_status(&mut f);
+        let v = unlock(&f);
+        assert!(v.passed(), "{:?}", v.failures);
+        let fig: BTreeMap<_, _> = v.figures.iter().cloned().collect();
+        assert_eq!(fig["g1: advertising start to unlock (ms)"], 750.0);
+        assert_eq!(fig["lock: beacon armed to unlock (ms)"], 400.0);
+        assert_eq!(fig["boot to BlueZ ready (ms)"], 900.0);
+        assert_eq!(
+            fig["first status: queued by the lock to verified by the issuer (ms)"],
+            10.0
+        );
+    }
+
+    #[test]
+    fn unlock_fails_without_a_status_or_with_a_refused_lock_message() {
         let mut f = facts();
         f.guests.insert("g1".into(), guest_ok());
         f.lock = vec![
@@ -498,11 +706,20 @@ mod tests {
             line(1500, "UNLOCK grant=x guest=aa", json!({"guest": "aa"})),
         ];
         let v = unlock(&f);
-        assert!(v.passed(), "{:?}", v.failures);
-        let fig: BTreeMap<_, _> = v.figures.iter().cloned().collect();
-        assert_eq!(fig["g1: advertising start to unlock (ms)"], 750.0);
-        assert_eq!(fig["lock: beacon armed to unlock (ms)"], 400.0);
-        assert_eq!(fig["boot to BlueZ ready (ms)"], 900.0);
+        assert_eq!(v.failures.len(), 2, "{:#?}", v.failures);
+        assert!(v.failures[0].contains("queued no LockStatus"));
+        assert!(v.failures[1].contains("no verified LockStatus"));
+        with_status(&mut f);
+        // A status of another lock does not count; a refused message fails any scenario.
+        f.issuer[0].fields.insert("lock".into(), json!("00"));
+        f.issuer.push(line(
+            970,
+            "lock event refused",
+            json!({"reason": "stale_event (LK-EVT-3)"}),
+        ));
+        let v = unlock(&f);
+        assert_eq!(v.failures.len(), 2, "{:#?}", v.failures);
+        assert!(v.failures[0].contains("stale_event"), "{:?}", v.failures);
     }
 
     #[test]
@@ -515,6 +732,7 @@ mod tests {
             "beacon armed an authentication",
             json!({"rssi": 127}),
         )];
+        with_status(&mut f);
         let v = unlock(&f);
         assert_eq!(v.failures.len(), 4, "{:#?}", v.failures);
         assert!(v.failures[0].contains("did not reach the end"));
@@ -615,37 +833,181 @@ mod tests {
         assert_eq!(replay(&f).failures.len(), 2);
     }
 
-    #[test]
-    fn revoked_needs_a_refusal_at_the_lock_and_at_the_issuer() {
+    fn guest_unlocked_with(grant: &str) -> GuestRun {
+        GuestRun {
+            exit: Some(0),
+            outcome: Some(
+                json!({"outcome":"unlocked","grant_id":grant,"fallback":null,
+                "timings_ms":{"grant":50.0,"total":800.0}}),
+            ),
+        }
+    }
+
+    /// The `revoked` boot as it should go: g1 unlocks with grant `gg`, the lock applies the
+    /// revocation and names the revoked session's beacon, the issuer verifies that event
+    /// and refuses the fallback request.
+    fn revoked_facts() -> Facts {
         let mut f = facts();
         f.marks.extend(parse_marks("revoked 3000\n"));
-        f.guests.insert("g1".into(), guest_ok());
+        f.guests.insert("g1".into(), guest_unlocked_with("gg"));
         f.guests.insert(
             "after_revoke".into(),
-            guest_failed("not selected: no_pending_auth"),
+            GuestRun {
+                exit: Some(1),
+                outcome: Some(json!({"outcome":"failed","reason":null,
+                    "message":"the lock did not accept the grant held for lock x \
+                        (no_pending_auth), so it was dropped and a fresh grant requested: \
+                        no grant for lock x arrived within 6 s",
+                    "fallback":{"dropped_grant":"gg","refused":"no_pending_auth"}})),
+            },
         );
-        f.guests
-            .insert("fresh_request".into(), guest_failed("no grant within 6 s"));
         f.lock = vec![
             line(1500, "UNLOCK", json!({"guest": "aa"})),
             line(2900, "revocation applied", json!({})),
+            line(
+                3400,
+                "beacon rejected",
+                json!({"reason": "session_revoked (LK-REV-5)", "grant": "gg", "rssi": -58}),
+            ),
             line(
                 3500,
                 "select rejected",
                 json!({"reason": "no_pending_auth (LK-SEL-1)"}),
             ),
         ];
-        f.issuer = vec![line(
-            4000,
-            "grant request refused",
-            json!({"reason": "guest_revoked (LK-ISS-3)", "guest": "aa"}),
-        )];
+        f.issuer = vec![
+            line(
+                3450,
+                "lock event: rejection",
+                json!({"reason": "session_revoked (LK-REV-5)", "grant": "gg"}),
+            ),
+            line(
+                4000,
+                "grant request refused",
+                json!({"reason": "guest_revoked (LK-ISS-3)", "guest": "aa"}),
+            ),
+        ];
+        f
+    }
+
+    #[test]
+    fn revoked_needs_the_named_beacon_the_fallback_and_the_issuers_refusal() {
+        let f = revoked_facts();
         let v = revoked(&f);
         assert!(v.passed(), "{:?}", v.failures);
+        assert!(v.notes[1].contains("session_revoked"), "{:?}", v.notes);
+    }
+
+    #[test]
+    fn revoked_fails_on_each_missing_piece() {
+        // The lock named no revoked beacon (say, unknown_tag after a restart without state),
+        // the issuer got no event, the guest did not fall back, the issuer refused nothing
+        // and the lock unlocked again.
+        let mut f = revoked_facts();
+        f.lock[2]
+            .fields
+            .insert("reason".into(), json!("unknown_tag (LK-ADV-3)"));
         f.issuer.clear();
+        f.guests.insert(
+            "after_revoke".into(),
+            guest_failed("the lock refused the Select write: no_pending_auth"),
+        );
         f.lock.push(line(3600, "UNLOCK", json!({"guest": "aa"})));
         let v = revoked(&f);
-        assert_eq!(v.failures.len(), 3, "{:#?}", v.failures);
+        assert_eq!(v.failures.len(), 7, "{:#?}", v.failures);
+        assert!(v.failures.iter().any(|m| m.contains("unknown_tag")));
+        assert!(
+            v.failures
+                .iter()
+                .any(|m| m.contains("should have dropped grant gg"))
+        );
+    }
+
+    /// The `lockout` boot as it should go (g1 is guest `aa`).
+    fn lockout_facts() -> Facts {
+        let mut f = facts();
+        f.marks
+            .extend(parse_marks("locked_out 3000\nlockout_ended 14000\n"));
+        f.attacker = Some(
+            json!({"stolen": ["0a", "0b"], "answers": ["att 0x87", "att 0x87"],
+            "missed": []}),
+        );
+        for run in ["stolen1", "stolen2"] {
+            f.guests.insert(
+                run.into(),
+                guest_failed("no lock advertising the Latchkey service"),
+            );
+        }
+        f.guests.insert(
+            "locked".into(),
+            GuestRun {
+                exit: Some(1),
+                outcome: Some(json!({"outcome":"failed","message":"… no_pending_auth",
+                    "fallback":{"dropped_grant":"gg","refused":"no_pending_auth"}})),
+            },
+        );
+        f.guests.insert("after".into(), guest_ok());
+        let reason = |r: &str| json!({"reason": r, "guest": "aa"});
+        f.lock = vec![
+            line(
+                2900,
+                "guest locked out after repeated failed handshakes",
+                reason("bad_response_mac (LK-RSP-6)"),
+            ),
+            line(3500, "beacon rejected", reason("locked_out (LK-LCK-2)")),
+            line(12900, "lockout ended", json!({"guest": "aa"})),
+            line(15000, "UNLOCK grant=gg guest=aa", json!({"guest": "aa"})),
+        ];
+        f.issuer = vec![
+            line(2950, "lock event: lockout", json!({"kind": "lockout"})),
+            line(
+                12950,
+                "lock event: lockout_ended",
+                json!({"kind": "lockout_ended"}),
+            ),
+        ];
+        f
+    }
+
+    #[test]
+    fn lockout_needs_the_stolen_handshakes_both_ends_reported_and_the_late_unlock() {
+        let v = lockout(&lockout_facts());
+        assert!(v.passed(), "{:?}", v.failures);
+        let fig: BTreeMap<_, _> = v.figures.iter().cloned().collect();
+        assert_eq!(fig["lockout: started to ended at the lock (ms)"], 10_000.0);
+    }
+
+    #[test]
+    fn lockout_fails_when_the_guest_gets_in_early_or_an_end_goes_unreported() {
+        let mut f = lockout_facts();
+        // An unlock while locked out, no lockout_ended event, a refusal for another reason.
+        f.lock.push(line(4000, "UNLOCK", json!({"guest": "aa"})));
+        f.issuer.pop();
+        f.lock[1]
+            .fields
+            .insert("reason".into(), json!("replay (LK-ADV-7)"));
+        let v = lockout(&f);
+        assert_eq!(v.failures.len(), 4, "{:#?}", v.failures);
+        assert!(
+            v.failures
+                .iter()
+                .any(|m| m.contains("before the lockout ended"))
+        );
+        assert!(
+            v.failures
+                .iter()
+                .any(|m| m.contains("`lockout_ended` event"))
+        );
+        assert!(
+            v.failures
+                .iter()
+                .any(|m| m.contains("no locked_out beacon"))
+        );
+        assert!(
+            v.failures
+                .iter()
+                .any(|m| m.contains("unlocked once, after"))
+        );
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! then judges each scenario from the daemons' JSON logs, the guests' outcomes and the HCI
 //! trace, and prints a verdict per scenario with the timings it measured.
 //!
-//! `replay-attacker` is the third controller of the `replay` scenario; it runs inside the
-//! UML machine.
+//! `replay-attacker` and `lockout-attacker` are the third controller of the `replay` and
+//! `lockout` scenarios; they run inside the UML machine.
 
 mod attacker;
+mod beacons;
 mod btmon;
 mod facts;
 mod judge;
+mod lockout_attacker;
 mod report;
 mod run;
 mod scenario;
@@ -43,6 +45,9 @@ enum Command {
     /// (Inside the UML machine) record beacons of COMPANY_ID on ADAPTER until STOP_FILE
     /// exists, then re-advertise what was recorded.
     ReplayAttacker(attacker::AttackerOptions),
+    /// (Inside the UML machine) connect to the lock on ADAPTER, Select the guests' beacons
+    /// first and answer each challenge with a forged Response, STEALS times.
+    LockoutAttacker(lockout_attacker::LockoutAttackerOptions),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::ReplayAttacker(opts) => attacker::main(&opts),
+        Command::LockoutAttacker(opts) => lockout_attacker::main(&opts),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The six scenarios: what each boots and how it is judged.
+//! The seven scenarios: what each boots and how it is judged.
 
 use crate::facts::Facts;
 use crate::judge;
@@ -80,6 +80,14 @@ pub const ALL: &[Scenario] = &[
         rssi: &[NEAR_DBM, NEAR_DBM],
         judge: judge::advert_flags,
     },
+    Scenario {
+        name: "lockout",
+        title: "an attacker fails a guest's handshakes: the guest is locked out, then let in again",
+        script: include_str!("../scenarios/lockout.sh"),
+        controllers: 3,
+        rssi: &[NEAR_DBM, NEAR_DBM, NEAR_DBM],
+        judge: judge::lockout,
+    },
 ];
 
 /// The scenarios named in `only` (all when empty); an unknown name is an error.
@@ -114,7 +122,7 @@ mod tests {
             assert_eq!(ALL.iter().filter(|o| o.name == s.name).count(), 1);
             assert!(s.script.contains("start_lock"), "{}", s.name);
         }
-        assert_eq!(ALL.len(), 6);
+        assert_eq!(ALL.len(), 7);
     }
 
     #[test]

@@ -75,9 +75,10 @@ start_issuer() {
   mark issuer_up
 }
 
-# start_lock [EXTRA FLAGS...]: the lock on hci0.
+# start_lock [EXTRA FLAGS...]: the lock on hci0, with $LOCK_CONFIG if set (else the
+# lock.toml add-lock wrote).
 start_lock() {
-  RUST_LOG=info,latchkey_lock=debug "$LOCK" --config "$W/lock/lock.toml" --state-dir /run/lock-state \
+  RUST_LOG=info,latchkey_lock=debug "$LOCK" --config "${LOCK_CONFIG:-$W/lock/lock.toml}" --state-dir /run/lock-state \
     --lock-key-file "$W/lock/lock.key.pem" --issuer-public-key-file "$W/lock/issuer.pub.pem" --ble hci0 --broker "$BROKER" --rssi-threshold-dbm "$LOCK_RSSI_THRESHOLD" --log-format json "$@" \
     2> "$W/logs/lock.log" &
   LOCK_PID=$!

@@ -3,10 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use latchkey::{LockId, Reason};
+use latchkey::{GrantId, LockId, Reason};
 use latchkey_transport::mqtt::MqttError;
 use latchkey_transport::radio::{AttError, RadioError};
 
+use crate::report::GrantFallback;
 use crate::rng::RngError;
 
 /// A step of an unlock, as named in errors, logs and the report.
@@ -168,6 +169,26 @@ pub enum GuestError {
     /// The caller cancelled the unlock.
     #[error("the unlock was cancelled")]
     Cancelled,
+    /// The lock did not accept the grant held for it (its beacons armed nothing, or the lock
+    /// said the grant is dead), so the grant was dropped and a fresh one requested within
+    /// the same unlock; that second try failed too, with `source`.
+    #[error(
+        "the lock did not accept the grant held for lock {lock} ({}), so it was dropped and a \
+         fresh grant requested: {source}{}",
+        refused.name(),
+        fallback_hint(source)
+    )]
+    FreshGrantFailed {
+        /// The lock.
+        lock: LockId,
+        /// The grant that was dropped.
+        dropped: GrantId,
+        /// What the lock answered with it.
+        refused: Reason,
+        /// Why the try with a fresh grant failed.
+        #[source]
+        source: Box<GuestError>,
+    },
 }
 
 impl GuestError {
@@ -178,8 +199,34 @@ impl GuestError {
             Self::Refused { reason, .. }
             | Self::ChallengeRejected { reason }
             | Self::GrantUnusable { reason, .. } => Some(*reason),
+            Self::FreshGrantFailed { source, .. } => source.reason(),
             _ => None,
         }
+    }
+
+    /// The held grant that was dropped for a fresh one, if this unlock fell back to one.
+    pub fn fallback(&self) -> Option<GrantFallback> {
+        match self {
+            Self::FreshGrantFailed {
+                dropped, refused, ..
+            } => Some(GrantFallback {
+                dropped_grant: *dropped,
+                refused: *refused,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Why the fresh grant may not have come: the issuer answers no refusal, and the refusal
+/// that matters here is that this guest may no longer have access.
+fn fallback_hint(source: &GuestError) -> &'static str {
+    match source {
+        GuestError::GrantTimeout { .. } => {
+            ". The issuer answers nothing to a guest that was revoked, whose access to this \
+             lock ended or is outside its schedule, or that asks too often: ask its operator"
+        }
+        _ => "",
     }
 }
 
@@ -188,7 +235,8 @@ fn hint(reason: Reason) -> &'static str {
     match reason {
         Reason::NoPendingAuth => {
             " — the lock holds no beacon of ours: too far away (signal below its RSSI \
-             threshold), or it has not received this grant yet"
+             threshold), it has not received this grant yet, or it refuses the grant's beacons \
+             (revoked, unlocks used up, or too many failed attempts: locked out for a while)"
         }
         Reason::ConnectionWindowExpired => " — the Select came too long after the beacon",
         Reason::ChallengeCapReached => " — the lock is busy with other phones; try again",

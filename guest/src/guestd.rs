@@ -15,11 +15,11 @@ use tracing::{debug, info, warn};
 use crate::ble::Attempt;
 use crate::bundle::EnrollmentBundle;
 use crate::clock::{SystemClock, WallClock};
-use crate::error::GuestError;
-use crate::grant::{GrantChannel, GuestStats};
+use crate::error::{GuestError, UnlockStep};
+use crate::grant::{GrantChannel, GuestStats, Obtained};
 use crate::grant_store::GrantStore;
 use crate::options::{GuestOptions, Timeouts};
-use crate::report::{StepTimings, UnlockReport};
+use crate::report::{GrantFallback, StepTimings, UnlockReport};
 use crate::rng;
 
 /// A guest (phone) daemon: gets grants over MQTT and unlocks over BLE.
@@ -102,6 +102,12 @@ impl<R: GuestRadio> Guestd<R> {
 
     /// [`Guestd::unlock`] that gives up with [`GuestError::Cancelled`] when `cancel` fires
     /// (e.g. on SIGINT), still stopping the advertisement and disconnecting.
+    ///
+    /// A held grant the lock does not accept — its beacons arm nothing (`no_pending_auth`:
+    /// the grant was revoked, its unlocks are spent, or the lock lost its state) or the lock
+    /// says it is dead — would fail every later unlock until it expires. It is dropped, and
+    /// one fresh grant is requested and tried within this unlock
+    /// ([`UnlockReport::fallback`], or [`GuestError::FreshGrantFailed`]).
     pub async fn unlock_until(
         &mut self,
         lock: LockId,
@@ -111,6 +117,48 @@ impl<R: GuestRadio> Guestd<R> {
             return Err(GuestError::LockNotEnrolled { lock });
         }
         let started = Instant::now();
+        let held = self.try_unlock(lock, cancel, started).await;
+        let (obtained, err) = match held {
+            Ok(report) => return Ok(report),
+            Err((obtained, err)) => (obtained, err),
+        };
+        let Some(obtained) = obtained.filter(|o| o.reused && fresh_grant_may_help(&err)) else {
+            return Err(err);
+        };
+        let refused = err.reason().unwrap_or(Reason::NoPendingAuth);
+        let dropped = obtained.info.grant_id;
+        info!(
+            %lock, grant = %dropped, refused = %refused,
+            "the lock did not accept the held grant; dropped, requesting a fresh one"
+        );
+        self.drop_grant(&lock);
+        match self.try_unlock(lock, cancel, started).await {
+            Ok(mut report) => {
+                report.fallback = Some(GrantFallback {
+                    dropped_grant: dropped,
+                    refused,
+                });
+                Ok(report)
+            }
+            Err((_, GuestError::Cancelled)) => Err(GuestError::Cancelled),
+            Err((_, source)) => Err(GuestError::FreshGrantFailed {
+                lock,
+                dropped,
+                refused,
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    /// One grant (held or requested) and one BLE attempt. On failure, also the grant it
+    /// used, if it got one.
+    async fn try_unlock(
+        &mut self,
+        lock: LockId,
+        cancel: &CancellationToken,
+        started: Instant,
+    ) -> Result<UnlockReport, (Option<Obtained>, GuestError)> {
+        let grant_started = Instant::now();
         let obtained = tokio::select! {
             r = self.channel.obtain(
                 &mut self.guest,
@@ -119,10 +167,10 @@ impl<R: GuestRadio> Guestd<R> {
                 lock,
                 self.grant_validity_s,
                 &self.timeouts,
-            ) => r?,
-            _ = cancel.cancelled() => return Err(GuestError::Cancelled),
+            ) => r.map_err(|e| (None, e))?,
+            _ = cancel.cancelled() => return Err((None, GuestError::Cancelled)),
         };
-        let grant_time = started.elapsed();
+        let grant_time = grant_started.elapsed();
         let attempt = Attempt {
             guest: &mut self.guest,
             radio: &self.radio,
@@ -148,26 +196,18 @@ impl<R: GuestRadio> Guestd<R> {
                         response: ble.response,
                         total: ble.outcome_at.saturating_duration_since(started),
                     },
+                    fallback: None,
                 };
                 info!(%lock, grant = %report.grant_id, total_ms = report.timings.total.as_millis() as u64, "UNLOCKED");
                 Ok(report)
             }
             Err(e) => {
                 // A grant the lock says is dead would fail every later attempt too.
-                if matches!(
-                    e.reason(),
-                    Some(
-                        Reason::SessionExpired
-                            | Reason::SessionRevoked
-                            | Reason::GrantExpired
-                            | Reason::BadResponseMac
-                            | Reason::UnlockLimitReached
-                    )
-                ) {
+                if e.reason().is_some_and(grant_is_dead) {
                     info!(%lock, "dropping the grant the lock refused; the next unlock requests a new one");
                     self.drop_grant(&lock);
                 }
-                Err(e)
+                Err((Some(obtained), e))
             }
         }
     }
@@ -243,6 +283,35 @@ fn restore_grants(guest: &mut Guest, store: &GrantStore, now: UnixMillis) {
                 store.remove(&lock);
             }
         }
+    }
+}
+
+/// A refusal that says the session itself is gone at the lock, whatever the guest does.
+fn grant_is_dead(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::SessionExpired
+            | Reason::SessionRevoked
+            | Reason::GrantExpired
+            | Reason::BadResponseMac
+            | Reason::UnlockLimitReached
+    )
+}
+
+/// Whether a held grant's failure may be cured by a fresh grant: the lock armed nothing for
+/// its beacons (`no_pending_auth` at the Select: revoked, spent, or the lock lost its state)
+/// or refused the grant as dead. Not a lockout (it is the guest's, not the grant's), nor a
+/// radio problem or a missing lock.
+fn fresh_grant_may_help(err: &GuestError) -> bool {
+    match err {
+        GuestError::Refused {
+            step: UnlockStep::Select,
+            reason: Reason::NoPendingAuth,
+        } => true,
+        GuestError::Refused { reason, .. } | GuestError::GrantUnusable { reason, .. } => {
+            grant_is_dead(*reason)
+        }
+        _ => false,
     }
 }
 

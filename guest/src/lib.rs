@@ -18,6 +18,9 @@
 //! 4. **Respond**, and hand the write's result to the core: success is an unlock; an ATT
 //!    application error is the lock's [`Reason`](latchkey::Reason).
 //! 5. Stop advertising and disconnect, whatever happened; report per-step timings.
+//! 6. **Fall back** once: a held grant the lock did not accept (its beacons armed nothing,
+//!    `no_pending_auth`, or the lock refused it as dead) is dropped, and steps 1–5 run again
+//!    with a fresh grant ([`UnlockReport::fallback`], [`GuestError::FreshGrantFailed`]).
 //!
 //! Invariants:
 //! - Nothing keys on a BLE address (phones randomise them): the lock is recognised by the
@@ -50,5 +53,5 @@ pub use error::{GuestError, UnlockStep};
 pub use grant::GuestStats;
 pub use guestd::Guestd;
 pub use options::{DEFAULT_GRANT_VALIDITY_S, GuestOptions, Timeouts, client_id};
-pub use report::{StepTimings, UnlockReport};
+pub use report::{GrantFallback, StepTimings, UnlockReport};
 pub use rng::{RngError, os_seeded};

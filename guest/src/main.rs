@@ -100,6 +100,11 @@ enum Command {
     /// Advertising stops and the GATT link is closed whatever the outcome. The outcome and
     /// the timing of each step are printed on stdout; exit status 0 means unlocked, 1 means
     /// not unlocked (the reason is printed, e.g. `no_pending_auth (LK-SEL-1)`).
+    ///
+    /// A stored grant the lock does not accept (its beacons arm nothing: revoked, unlocks
+    /// spent, lock state lost; or the lock says it is dead) is dropped, and one fresh grant
+    /// is requested and tried in the same run; the outcome then names the dropped grant
+    /// (`fallback` in --json).
     Unlock {
         /// The lock's id: 32 hex digits.
         #[arg(long, value_name = "HEX")]
@@ -135,7 +140,11 @@ enum Command {
         /// Grant validity to request, seconds (the issuer may grant less) [default: 600].
         #[arg(long, value_name = "SECONDS")]
         validity_s: Option<u32>,
-        /// Print the outcome as one JSON object instead of text.
+        /// Print the outcome as one JSON object instead of text: `{"outcome": "unlocked",
+        /// lock_id, grant_id, session_id, grant_reused, grant_requests, select_tries,
+        /// timings_ms, fallback}` or `{"outcome": "failed", reason, requirement, message,
+        /// fallback}`; `fallback` is null, or `{"dropped_grant", "refused"}` when a stored
+        /// grant was refused and a fresh one requested.
         #[arg(long)]
         json: bool,
     },
@@ -417,6 +426,7 @@ fn failure(e: &GuestError, json: bool) -> Exit {
             "reason": e.reason().map(|r| r.name()),
             "requirement": e.reason().map(|r| r.requirements()[0]),
             "message": e.to_string(),
+            "fallback": e.fallback().as_ref().map(latchkey_guest::GrantFallback::to_json),
         });
         println!("{out}");
     }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use latchkey::{GrantId, LockId, SessionId};
+use latchkey::{GrantId, LockId, Reason, SessionId};
 use serde_json::json;
 
 /// Duration of each step of an unlock.
@@ -24,6 +24,26 @@ pub struct StepTimings {
     pub total: Duration,
 }
 
+/// A held grant the lock did not accept (its beacons armed nothing, or the lock said the
+/// grant is dead): it was dropped and a fresh grant requested within the same unlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantFallback {
+    /// The grant that was dropped.
+    pub dropped_grant: GrantId,
+    /// What the lock answered with it (`no_pending_auth` when it refused the beacons).
+    pub refused: Reason,
+}
+
+impl GrantFallback {
+    /// The fallback as JSON: `{"dropped_grant": hex, "refused": reason name}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "dropped_grant": self.dropped_grant.to_string(),
+            "refused": self.refused.name(),
+        })
+    }
+}
+
 /// A successful unlock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnlockReport {
@@ -39,8 +59,11 @@ pub struct UnlockReport {
     pub grant_requests: u32,
     /// Selects written (more than one when the lock had not heard the beacon yet).
     pub select_tries: u32,
-    /// Timings of each step.
+    /// Timings of each step (of the attempt that unlocked; `total` covers both attempts
+    /// after a fallback).
     pub timings: StepTimings,
+    /// Set when the grant held was refused and this unlock used a fresh one.
+    pub fallback: Option<GrantFallback>,
 }
 
 impl UnlockReport {
@@ -55,6 +78,7 @@ impl UnlockReport {
             "grant_reused": self.grant_reused,
             "grant_requests": self.grant_requests,
             "select_tries": self.select_tries,
+            "fallback": self.fallback.as_ref().map(GrantFallback::to_json),
             "timings_ms": {
                 "grant": ms(t.grant),
                 "connect": ms(t.connect),
@@ -79,6 +103,14 @@ impl fmt::Display for UnlockReport {
             "unlocked lock {} (grant {}, session {})",
             self.lock_id, self.grant_id, self.session_id
         )?;
+        if let Some(fb) = &self.fallback {
+            writeln!(
+                f,
+                "  the held grant {} was refused ({}); a fresh grant was used",
+                fb.dropped_grant,
+                fb.refused.name()
+            )?;
+        }
         let grant_note = if self.grant_reused {
             "held grant reused".to_owned()
         } else {

@@ -170,6 +170,153 @@ async fn lock_refusal_is_reported_with_its_reason() {
         lock.drain()
     };
     assert!(!seen.iter().any(|l| matches!(l, LockLog::Armed { .. })));
+
+    // Again, with the grant now held: refused the same way, it is replaced by a fresh one
+    // once, and the error says both.
+    let err = within(20, "second unlock", guest.unlock(w.lock_id))
+        .await
+        .unwrap_err();
+    match &err {
+        GuestError::FreshGrantFailed {
+            refused, source, ..
+        } => {
+            assert_eq!(*refused, Reason::NoPendingAuth);
+            assert!(
+                matches!(
+                    **source,
+                    GuestError::Refused {
+                        step: UnlockStep::Select,
+                        reason: Reason::NoPendingAuth
+                    }
+                ),
+                "{source:?}"
+            );
+        }
+        other => panic!("expected a fallback that failed, got {other:?}"),
+    }
+    assert_eq!(err.reason(), Some(Reason::NoPendingAuth));
+    assert_eq!(guest.stats().requests_sent, 2, "one fallback, not more");
+    guest.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_grant_the_lock_lost_is_replaced_by_a_fresh_one_in_the_same_unlock() {
+    let w = World::new(TestClock::system()).await;
+    let _issuer = spawn_issuer(&w).await;
+    let lock = spawn_lock(&w, LockSetup::default()).await;
+    let mut guest = w.guest(w.options()).await;
+    let first = within(20, "unlock", guest.unlock(w.lock_id)).await.unwrap();
+
+    // The lock restarts with no state: the held grant's beacons are unknown to it.
+    drop(lock);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut lock = spawn_lock(&w, LockSetup::default()).await;
+    let report = within(
+        30,
+        "unlock after the lock lost its state",
+        guest.unlock(w.lock_id),
+    )
+    .await
+    .unwrap();
+    let fallback = report.fallback.expect("the held grant was replaced");
+    assert_eq!(fallback.dropped_grant, first.grant_id);
+    assert_eq!(fallback.refused, Reason::NoPendingAuth);
+    assert!(!report.grant_reused);
+    assert_eq!(report.grant_requests, 1);
+    assert_ne!(report.grant_id, first.grant_id);
+    assert_eq!(
+        guest.held_grant(&w.lock_id).map(|g| g.grant_id),
+        Some(report.grant_id)
+    );
+    let json = report.to_json();
+    assert_eq!(json["fallback"]["refused"], "no_pending_auth");
+    assert_eq!(
+        json["fallback"]["dropped_grant"],
+        first.grant_id.to_string()
+    );
+    assert!(report.to_string().contains("was refused (no_pending_auth)"));
+    let refused = lock
+        .wait_for("the old beacon refused", |l| {
+            *l == LockLog::BeaconRefused(Reason::UnknownTag)
+        })
+        .await;
+    assert_eq!(refused, LockLog::BeaconRefused(Reason::UnknownTag));
+    assert!(matches!(
+        lock.wait_for("the unlock", |l| matches!(l, LockLog::Unlocked(_)))
+            .await,
+        LockLog::Unlocked(u) if u.grant_id == report.grant_id
+    ));
+    // A report without a fallback says so.
+    assert!(first.fallback.is_none());
+    assert!(first.to_json()["fallback"].is_null());
+    guest.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_guest_drops_its_grant_and_is_told_why_no_fresh_one_came() {
+    let w = World::new(TestClock::system()).await;
+    let mut issuer = spawn_issuer(&w).await;
+    let mut lock = spawn_lock(&w, LockSetup::default()).await;
+    let mut opts = w.options();
+    opts.timeouts.grant = Duration::from_millis(1500);
+    opts.timeouts.grant_retry = Duration::from_millis(500);
+    let mut guest = w.guest(opts).await;
+    let first = within(20, "unlock", guest.unlock(w.lock_id)).await.unwrap();
+    assert_eq!(
+        issuer.log.recv().await,
+        Some(IssuerLog::Granted(w.guest_id))
+    );
+
+    assert_eq!(issuer.revoke_guest(w.guest_id).await, 1);
+    lock.wait_for("the revocation applied", |l| {
+        *l == LockLog::RevocationApplied
+    })
+    .await;
+
+    let err = within(20, "unlock after the revocation", guest.unlock(w.lock_id))
+        .await
+        .unwrap_err();
+    match &err {
+        GuestError::FreshGrantFailed {
+            lock,
+            dropped,
+            refused,
+            source,
+        } => {
+            assert_eq!(*lock, w.lock_id);
+            assert_eq!(*dropped, first.grant_id);
+            assert_eq!(*refused, Reason::NoPendingAuth);
+            assert!(
+                matches!(**source, GuestError::GrantTimeout { .. }),
+                "{source:?}"
+            );
+        }
+        other => panic!("expected a fallback that failed, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("did not accept the grant held"), "{msg}");
+    assert!(msg.contains("revoked"), "{msg}");
+    assert_eq!(err.reason(), None);
+    assert_eq!(
+        err.fallback().map(|f| (f.dropped_grant, f.refused)),
+        Some((first.grant_id, Reason::NoPendingAuth))
+    );
+    // The lock knew the beacons were the revoked session's (LK-REV-5); the issuer refused
+    // the fresh request; the guest holds no grant any more.
+    lock.wait_for("the revoked beacon", |l| {
+        *l == LockLog::BeaconRefused(Reason::SessionRevoked)
+    })
+    .await;
+    let refusal = within(5, "the issuer's refusal", async {
+        loop {
+            if let Some(IssuerLog::Refused(r)) = issuer.log.recv().await {
+                return r;
+            }
+        }
+    })
+    .await;
+    assert_eq!(refusal, Reason::GuestRevoked);
+    assert!(guest.held_grant(&w.lock_id).is_none());
     guest.shutdown().await;
 }
 

@@ -12,7 +12,10 @@ use latchkey_transport::mqtt::{ClientAuthFiles, MqttConfig, MqttUrl, TlsFiles};
 use serde::Deserialize;
 
 use crate::keys::{self, KeyFileError};
-use crate::options::{self, DEFAULT_EVENT_BURST, DEFAULT_EVENTS_PER_SEC, LockOptions, Tunables};
+use crate::options::{
+    self, DEFAULT_EVENT_BURST, DEFAULT_EVENTS_PER_SEC, DEFAULT_STATUS_INTERVAL_S, LockOptions,
+    STATUS_INTERVAL_RANGE_S, StatusOptions, Tunables,
+};
 use crate::unlock_action::{DEFAULT_COMMAND_TIMEOUT, GpioAction, UnlockAction};
 
 /// State directory used when neither the file nor the command line names one.
@@ -102,6 +105,9 @@ pub struct LockFileConfig {
     /// `[events]`.
     #[serde(default)]
     pub events: EventsSection,
+    /// `[status]`: the LockStatus heartbeat.
+    #[serde(default)]
+    pub status: StatusSection,
 }
 
 /// `[mqtt]`.
@@ -169,11 +175,12 @@ fn default_pulse_ms() -> u64 {
     DEFAULT_PULSE_MS
 }
 
-/// `[events]`: the events token bucket.
+/// `[events]`: the token bucket of the rejection events (kind 2). The other events are
+/// never rate limited.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventsSection {
-    /// Sustained events per second (default 10; 0 with burst 0 disables events).
+    /// Sustained rejection events per second (default 10; 0 with burst 0 publishes none).
     pub per_second: u32,
     /// Burst size (default 50).
     pub burst: u32,
@@ -185,6 +192,53 @@ impl Default for EventsSection {
             per_second: DEFAULT_EVENTS_PER_SEC,
             burst: DEFAULT_EVENT_BURST,
         }
+    }
+}
+
+/// `[status]`: the LockStatus heartbeat (spec §6.10).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatusSection {
+    /// Seconds between two reports, 10..=3600 (default 60).
+    pub interval_s: u64,
+    /// Battery charge in percent, e.g. `/sys/class/power_supply/BAT0/capacity`.
+    pub battery_capacity_file: Option<PathBuf>,
+    /// `1` while on mains power, e.g. `/sys/class/power_supply/AC/online`.
+    pub mains_online_file: Option<PathBuf>,
+    /// Exists while the clock is synchronised, e.g. `/run/systemd/timesync/synchronized`.
+    pub clock_synced_file: Option<PathBuf>,
+}
+
+impl Default for StatusSection {
+    fn default() -> Self {
+        Self {
+            interval_s: DEFAULT_STATUS_INTERVAL_S,
+            battery_capacity_file: None,
+            mains_online_file: None,
+            clock_synced_file: None,
+        }
+    }
+}
+
+impl StatusSection {
+    fn options(&self) -> Result<StatusOptions, ConfigError> {
+        if !STATUS_INTERVAL_RANGE_S.contains(&self.interval_s) {
+            return Err(invalid(
+                "status.interval_s",
+                format!(
+                    "{} is outside {}..={} seconds",
+                    self.interval_s,
+                    STATUS_INTERVAL_RANGE_S.start(),
+                    STATUS_INTERVAL_RANGE_S.end()
+                ),
+            ));
+        }
+        Ok(StatusOptions {
+            interval: Duration::from_secs(self.interval_s),
+            battery_capacity_file: self.battery_capacity_file.clone(),
+            mains_online_file: self.mains_online_file.clone(),
+            clock_synced_file: self.clock_synced_file.clone(),
+        })
     }
 }
 
@@ -221,6 +275,9 @@ impl LockFileConfig {
         fix(&mut self.mqtt.ca_file);
         fix(&mut self.mqtt.cert_file);
         fix(&mut self.mqtt.key_file);
+        fix(&mut self.status.battery_capacity_file);
+        fix(&mut self.status.mains_online_file);
+        fix(&mut self.status.clock_synced_file);
         if let Some(g) = self.unlock.gpio.as_mut()
             && g.chip.is_relative()
         {
@@ -367,6 +424,7 @@ impl LoadedLockConfig {
                 "must be at least 1 when events.per_second > 0",
             ));
         }
+        let status = file.status.options()?;
 
         let mut tunables = file.tunables;
         if let Some(r) = o.rssi_threshold_dbm {
@@ -404,6 +462,7 @@ impl LoadedLockConfig {
             state_dir: Some(state_dir),
             unlock,
             event_rate: (events.per_second, events.burst),
+            status,
         };
         // Range-check the tunables now, with the core's own message.
         options

@@ -1,6 +1,7 @@
 //! The lock daemon: one task owns the core [`Lock`] and `select!`s over radio events, MQTT
-//! messages and a timer at `lock.poll_timeout()` (docs/daemons.md, "Lock"). It carries out
-//! what the core returns: ATT replies, the unlock action, signed events, persistence.
+//! messages, a timer at `lock.poll_timeout()` and the status heartbeat (docs/daemons.md,
+//! "Lock"). It carries out what the core returns: ATT replies, the unlock action, signed
+//! events, the notices it drains after every input and timeout (lockouts), persistence.
 //! No protocol decision is made here.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -10,7 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use latchkey::frame::{EventKind, LockGrantView, RevocationView};
-use latchkey::lock::{BeaconOutcome, GrantOutcome, MessageOutcome, RevocationOutcome};
+use latchkey::lock::{
+    BeaconOutcome, GrantOutcome, LockNotice, MessageOutcome, RevocationOutcome, Unlock,
+};
 use latchkey::{GrantId, GuestId, Lock, LockId, Reason, SessionId, UnixMillis, topics};
 use latchkey_transport::mqtt::{ConnectionState, Incoming, MqttClient, MqttError, QoS};
 use latchkey_transport::radio::{
@@ -28,6 +31,7 @@ use crate::events::{Event, EventSink};
 use crate::gatt::{self, Challenges, Served};
 use crate::options::LockOptions;
 use crate::persist::{self, MessageStore};
+use crate::status::Heartbeat;
 use crate::unlock_action::{ActionError, Actuator};
 
 /// How many distinct rejected beacons are remembered so that a beacon repeated on air (a
@@ -126,8 +130,17 @@ pub struct LockStats {
     pub message_rejections: u64,
     /// Events queued for publishing.
     pub events_published: u64,
-    /// Events dropped (rate limit, full queue, publish error).
+    /// Rejection events (kind 2) dropped: rate limit, full queue, publish error.
     pub events_dropped: u64,
+    /// Events that must not be lost (unlocks, grants, revocations, lockouts) and statuses
+    /// that were: their queue was full or the publish failed. Logged at error level.
+    pub events_lost: u64,
+    /// LockStatus reports queued for publishing.
+    pub statuses_published: u64,
+    /// Lockouts started (LK-LCK-1).
+    pub lockouts_started: u64,
+    /// Lockouts ended (LK-LCK-3).
+    pub lockouts_ended: u64,
     /// Unlock actions that failed.
     pub action_failures: u64,
 }
@@ -164,6 +177,12 @@ impl Lockd {
                 "event_rate: burst must be at least 1 when the rate is positive".into(),
             ));
         }
+        if opts.status.interval.is_zero() {
+            return Err(LockdError::Config(
+                "status interval must be more than zero".into(),
+            ));
+        }
+        let started = tokio::time::Instant::now();
         let mut lock =
             Lock::new(opts.lock_config()).map_err(|e| LockdError::Config(e.to_string()))?;
         let actuator = Actuator::open(opts.lock_id, &opts.unlock)?;
@@ -196,8 +215,7 @@ impl Lockd {
         let (client, incoming) = MqttClient::spawn(opts.mqtt.clone())?;
         client.subscribe(&grants_topic, QoS::AtLeastOnce).await?;
         let mqtt_state = client.state();
-        let dropped = Arc::new(AtomicU64::new(0));
-        let (sink, publisher) = EventSink::spawn(client, events_topic, opts.event_rate, dropped);
+        let (sink, publisher) = EventSink::spawn(client, events_topic, opts.event_rate);
 
         let (unlocks, _) = broadcast::channel(64);
         let (stats_tx, stats_rx) = watch::channel(counters);
@@ -218,6 +236,8 @@ impl Lockd {
             stats: counters,
             stats_tx,
             rejected_beacons: RecentSet::new(REJECTED_BEACON_MEMORY),
+            heartbeat: Heartbeat::new(&opts.status, started),
+            status_interval: opts.status.interval,
         };
         daemon.stats.core = core_stats;
         daemon.publish_stats();
@@ -231,7 +251,14 @@ impl Lockd {
             rsa_provider = opts.lock_key.provider().name(),
             "lock daemon started"
         );
-        let task = tokio::spawn(daemon.run(radio, events, incoming, publisher, cancel.clone()));
+        let task = tokio::spawn(daemon.run(
+            radio,
+            events,
+            incoming,
+            publisher,
+            mqtt_state.clone(),
+            cancel.clone(),
+        ));
         Ok(LockdHandle {
             lock_id: opts.lock_id,
             cancel,
@@ -275,9 +302,14 @@ impl LockdHandle {
         self.stats.clone()
     }
 
-    /// Events dropped so far (rate limit, full queue, publish errors).
+    /// Rejection events dropped so far (rate limit, full queue, publish errors).
     pub fn events_dropped(&self) -> u64 {
         self.stats.borrow().events_dropped
+    }
+
+    /// Must-deliver events and statuses lost so far (full queue, publish errors).
+    pub fn events_lost(&self) -> u64 {
+        self.stats.borrow().events_lost
     }
 
     /// The MQTT connection state.
@@ -335,6 +367,17 @@ impl SessionBook {
             .map_or(GrantId::ZERO, |(g, _)| *g)
     }
 
+    fn not_after_of(&self, session: &SessionId) -> Option<u64> {
+        self.by_session.get(session).map(|(_, na)| *na)
+    }
+
+    fn not_after_of_grant(&self, grant: &GrantId) -> Option<u64> {
+        self.by_session
+            .values()
+            .find(|(g, _)| g == grant)
+            .map(|(_, na)| *na)
+    }
+
     fn remove_grant(&mut self, grant: &GrantId) {
         self.by_session.retain(|_, (g, _)| g != grant);
     }
@@ -378,7 +421,9 @@ impl RecentSet {
     }
 }
 
-/// Feeds the stored messages back into the core, deleting those it no longer accepts.
+/// Feeds the stored files back into the core, grant by grant (see [`persist::Kind`]):
+/// the grant, then its revocation (which leaves the tombstone of LK-REV-5), then its unlock
+/// count (LK-LIM-1). Files the core no longer accepts are deleted.
 fn replay(
     lock: &mut Lock,
     store: &mut MessageStore,
@@ -393,32 +438,10 @@ fn replay(
     let now = clock::now();
     let (mut kept, mut removed) = (0usize, 0usize);
     for msg in stored {
-        let result = lock.handle_message(now, &msg.bytes, rng);
-        let keep_until = match (&result, msg.kind) {
-            (Ok(MessageOutcome::Grant(GrantOutcome::Installed { not_after, .. })), _) => {
-                stats.grants_installed += 1;
-                if let Ok(g) = LockGrantView::parse(&msg.bytes) {
-                    sessions.insert(g.header.session_id, g.header.grant_id, *not_after);
-                }
-                Some(*not_after)
-            }
-            (Ok(MessageOutcome::Revocation(_)), _) => {
-                stats.revocations_applied += 1;
-                // Only a revocation still in force is worth keeping.
-                RevocationView::parse(&msg.bytes)
-                    .ok()
-                    .map(|r| r.fields.expires_at)
-                    .filter(|at| *at > now.secs())
-            }
-            (Ok(MessageOutcome::Grant(GrantOutcome::AlreadyInstalled)), _) => None,
-            (Err(reason), kind) => {
-                let expected = matches!(reason, Reason::GrantExpired | Reason::GrantRevoked);
-                if expected {
-                    debug!(grant = %msg.grant_id, %reason, "stored grant no longer valid; removed");
-                } else {
-                    warn!(grant = %msg.grant_id, ?kind, %reason, "stored message refused at replay; removed");
-                }
-                None
+        let keep_until = match msg.kind {
+            persist::Kind::UnlockCount => restore_count(lock, sessions, &msg),
+            persist::Kind::Grant | persist::Kind::Revocation => {
+                replay_message(lock, sessions, stats, &msg, now, rng)
             }
         };
         match keep_until {
@@ -436,11 +459,71 @@ fn replay(
         info!(
             kept,
             removed,
+            sessions = lock.stats().sessions,
+            revocations = lock.stats().revocations,
+            tombstones = lock.stats().tombstones,
             dir = %store.dir().display(),
-            "replayed stored grants and revocations"
+            "replayed stored grants, revocations and unlock counts"
         );
     }
     Ok(())
+}
+
+/// A stored LockGrant or Revocation fed to the core; until when to keep its file.
+fn replay_message(
+    lock: &mut Lock,
+    sessions: &mut SessionBook,
+    stats: &mut LockStats,
+    msg: &persist::Stored,
+    now: UnixMillis,
+    rng: &mut ChaCha20Rng,
+) -> Option<u64> {
+    match lock.handle_message(now, &msg.bytes, rng) {
+        Ok(MessageOutcome::Grant(GrantOutcome::Installed {
+            grant_id,
+            session_id,
+            not_after,
+            ..
+        })) => {
+            stats.grants_installed += 1;
+            sessions.insert(session_id, grant_id, not_after);
+            Some(not_after)
+        }
+        Ok(MessageOutcome::Revocation(RevocationOutcome { grant_id, .. })) => {
+            stats.revocations_applied += 1;
+            sessions.remove_grant(&grant_id);
+            // Only a revocation still in force is worth keeping.
+            RevocationView::parse(&msg.bytes)
+                .ok()
+                .map(|r| r.fields.expires_at)
+                .filter(|at| *at > now.secs())
+        }
+        Ok(MessageOutcome::Grant(GrantOutcome::AlreadyInstalled)) => None,
+        Err(reason) => {
+            let expected = matches!(reason, Reason::GrantExpired | Reason::GrantRevoked);
+            if expected {
+                debug!(grant = %msg.grant_id, %reason, "stored grant no longer valid; removed");
+            } else {
+                warn!(grant = %msg.grant_id, kind = ?msg.kind, %reason, "stored message refused at replay; removed");
+            }
+            None
+        }
+    }
+}
+
+/// A stored unlock count restored into its session (LK-LIM-1: it only rises); until when
+/// to keep its file (the session's `not_after`), `None` if its session is gone.
+fn restore_count(lock: &mut Lock, sessions: &SessionBook, msg: &persist::Stored) -> Option<u64> {
+    let Some(count) = persist::decode_count(&msg.bytes) else {
+        warn!(grant = %msg.grant_id, "unreadable unlock count file; removed");
+        return None;
+    };
+    let not_after = sessions.not_after_of_grant(&msg.grant_id)?;
+    if !lock.restore_unlock_count(&msg.grant_id, count) {
+        return None;
+    }
+    info!(grant = %msg.grant_id, unlocks = count, "unlock count restored");
+    Some(not_after)
 }
 
 /// The event loop's state.
@@ -458,6 +541,8 @@ struct Daemon {
     stats: LockStats,
     stats_tx: watch::Sender<LockStats>,
     rejected_beacons: RecentSet,
+    heartbeat: Heartbeat,
+    status_interval: Duration,
 }
 
 impl Daemon {
@@ -467,13 +552,32 @@ impl Daemon {
         mut events: LockEvents,
         mut incoming: mpsc::Receiver<Incoming>,
         publisher: JoinHandle<()>,
+        mut mqtt_state: watch::Receiver<ConnectionState>,
         cancel: CancellationToken,
     ) -> Result<(), LockdError> {
         let mut mqtt_open = true;
+        let mut mqtt_watch_open = true;
+        // A status goes out as soon as MQTT is up (at start and at every reconnect), then one
+        // every interval while it stays up. None is queued while it is down: it would only
+        // go stale (LK-EVT-3) and fill the queue that unlock events need; its counters go
+        // into the next one.
+        let mut connected = false;
+        let mut status_due: Option<tokio::time::Instant> = None;
         let result = loop {
+            let up = *mqtt_state.borrow_and_update() == ConnectionState::Connected;
+            if up && !connected {
+                status_due = Some(tokio::time::Instant::now());
+            }
+            connected = up;
             let now = clock::now();
             let wake = self.next_wake(now);
-            // Unbiased: an advert flood must not starve MQTT or the timer, nor the reverse.
+            let heartbeat = async move {
+                match status_due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            // Unbiased: an advert flood must not starve MQTT or the timers, nor the reverse.
             tokio::select! {
                 _ = cancel.cancelled() => break Ok(()),
                 ev = events.recv() => match ev {
@@ -490,8 +594,21 @@ impl Daemon {
                         mqtt_open = false;
                     }
                 },
+                changed = mqtt_state.changed(), if mqtt_watch_open => {
+                    // Re-read at the top of the loop.
+                    mqtt_watch_open = changed.is_ok();
+                }
                 _ = tokio::time::sleep(wake) => self.on_timeout(),
+                () = heartbeat => {
+                    if connected {
+                        self.send_status();
+                    } else {
+                        debug!("MQTT is down: lock status skipped");
+                    }
+                    status_due = Some(tokio::time::Instant::now() + self.status_interval);
+                }
             }
+            self.drain_notices();
             self.publish_stats();
         };
         // Answer GATT requests that already arrived, so no phone waits for an ATT timeout.
@@ -500,11 +617,12 @@ impl Daemon {
                 self.on_radio(ev);
             }
         }
+        self.drain_notices();
         drop(events);
         drop(radio);
         self.actuator.finish().await;
         self.publish_stats();
-        let dropped = self.stats.events_dropped;
+        let (dropped, lost) = (self.stats.events_dropped, self.stats.events_lost);
         // Dropping the sink closes the queue; the publisher flushes it and disconnects.
         drop(self.sink);
         if tokio::time::timeout(EVENT_FLUSH_GRACE * 2, publisher)
@@ -516,6 +634,7 @@ impl Daemon {
         info!(
             unlocks = self.stats.unlocks,
             events_dropped = dropped,
+            events_lost = lost,
             "lock daemon stopped"
         );
         result
@@ -542,12 +661,78 @@ impl Daemon {
         self.stats.served_challenges = self.challenges.len();
         self.stats.events_published = self.sink.published();
         self.stats.events_dropped = self.sink.dropped();
+        self.stats.events_lost = self.sink.lost();
+        self.stats.statuses_published = self.sink.statuses();
         self.stats.action_failures = self.action_failures.load(Ordering::Relaxed);
         self.stats_tx.send_replace(self.stats);
     }
 
     fn emit(&mut self, now: UnixMillis, ev: Event) {
         self.sink.emit(&self.lock, now, ev, &mut self.rng);
+    }
+
+    /// Counts a refused input for the next LockStatus.
+    fn count(&mut self, reason: Reason) {
+        self.heartbeat.counters.count(reason);
+    }
+
+    /// Builds and queues a LockStatus; its counters restart only if it was queued.
+    fn send_status(&mut self) {
+        let now = clock::now();
+        let (payload, summary) = self.heartbeat.report(&self.lock, now, &mut self.rng);
+        if self.sink.emit_status(payload) {
+            self.heartbeat.sent();
+            debug!(
+                uptime_s = summary.uptime_s,
+                battery_pct = summary.battery_pct.map_or(-1, i16::from),
+                flags = summary.flags.bits(),
+                reasons = summary.reasons,
+                rejections = summary.rejections,
+                "lock status queued"
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------ notices
+
+    /// Carries out what the core decided on its own (LK-LCK-1..3): each lockout start and
+    /// end becomes a log line and a LockEvent (kinds 5 and 6).
+    fn drain_notices(&mut self) {
+        while let Some(notice) = self.lock.poll_notice() {
+            let now = clock::now();
+            match notice {
+                LockNotice::LockoutStarted {
+                    guest_id,
+                    grant_id,
+                    session_id,
+                    reason,
+                    until,
+                } => {
+                    self.stats.lockouts_started += 1;
+                    warn!(
+                        guest = %guest_id,
+                        grant = %grant_id,
+                        session = %session_id,
+                        %reason,
+                        until_ms = until.0,
+                        "guest locked out after repeated failed handshakes"
+                    );
+                    self.emit(now, Event::lockout(reason, grant_id, session_id));
+                }
+                LockNotice::LockoutEnded {
+                    guest_id,
+                    grant_id,
+                    session_id,
+                } => {
+                    self.stats.lockouts_ended += 1;
+                    info!(guest = %guest_id, grant = %grant_id, session = %session_id, "lockout ended");
+                    self.emit(
+                        now,
+                        Event::new(EventKind::LockoutEnded, grant_id, session_id),
+                    );
+                }
+            }
+        }
     }
 
     // ------------------------------------------------------------------ timers
@@ -629,6 +814,7 @@ impl Daemon {
             Err(r) if r.is_noise() => {}
             Err(r) => {
                 self.stats.beacon_rejections += 1;
+                self.count(r);
                 let quiet = matches!(
                     r,
                     Reason::UnknownTag
@@ -650,20 +836,38 @@ impl Daemon {
                     debug!(reason = %r, rssi = report.rssi, "beacon rejected (repeat)");
                     return;
                 }
-                info!(reason = %r, rssi = report.rssi, "beacon rejected");
-                let evented = matches!(
-                    r,
-                    Reason::BadBeaconMac
-                        | Reason::Replay
-                        | Reason::SessionExpired
-                        | Reason::SessionNotYetValid
-                        | Reason::PendingCapReached
-                        | Reason::ReplayCacheFull
-                );
-                if evented {
-                    self.emit(now, Event::rejection(r, GrantId::ZERO, SessionId::ZERO));
-                }
+                self.on_beacon_rejected(now, &report, r);
             }
+        }
+    }
+
+    /// The first report of a refused beacon that is not street noise: logged, and published
+    /// as a kind-2 event when it says something about a guest (spec §7.2.9).
+    fn on_beacon_rejected(&mut self, now: UnixMillis, report: &AdvertReport, r: Reason) {
+        // LK-REV-5: a revoked session's beacon, authenticated by its tombstone's CMAC, names
+        // the revoked grant and guest (an operator sees who still tries).
+        if r == Reason::SessionRevoked
+            && let Some((grant, session, guest)) = self.lock.revoked_beacon_ids(&report.data)
+        {
+            info!(reason = %r, rssi = report.rssi, grant = %grant, session = %session, guest = %guest, "beacon rejected");
+            self.emit(now, Event::rejection(r, grant, session));
+            return;
+        }
+        info!(reason = %r, rssi = report.rssi, "beacon rejected");
+        let evented = matches!(
+            r,
+            Reason::BadBeaconMac
+                | Reason::Replay
+                | Reason::SessionExpired
+                | Reason::SessionNotYetValid
+                | Reason::UnlockLimitReached
+                | Reason::LockedOut
+                | Reason::PendingCapReached
+                | Reason::ReplayCacheFull
+                | Reason::SessionRevoked
+        );
+        if evented {
+            self.emit(now, Event::rejection(r, GrantId::ZERO, SessionId::ZERO));
         }
     }
 
@@ -688,6 +892,7 @@ impl Daemon {
             }
             Err(r) => {
                 self.stats.select_rejections += 1;
+                self.count(r);
                 info!(%conn, reason = %r, "select rejected");
                 self.emit(now, Event::rejection(r, GrantId::ZERO, SessionId::ZERO));
                 Err(att(r))
@@ -702,6 +907,9 @@ impl Daemon {
         match self.lock.handle_response(now, conn_id(conn), value) {
             Ok(unlock) => {
                 self.stats.unlocks += 1;
+                // Before actuating: a crash after the door moved must not give the unlock
+                // back (LK-LIM-1 counts survive restarts).
+                self.persist_unlock_count(now, &unlock);
                 let actuated = match self.actuator.fire(&unlock) {
                     Ok(()) => true,
                     Err(e) => {
@@ -718,6 +926,9 @@ impl Daemon {
                     unlock.grant_id,
                     unlock.guest_id
                 );
+                if unlock.max_unlocks > 0 {
+                    info!(grant = %unlock.grant_id, unlocks = unlock.unlocks, max_unlocks = unlock.max_unlocks, "unlock counted against the grant's limit");
+                }
                 // Spec §7.2.5 step 9: actuate, publish the event, then answer the write.
                 self.emit(
                     now,
@@ -740,6 +951,7 @@ impl Daemon {
             }
             Err(r) => {
                 self.stats.response_rejections += 1;
+                self.count(r);
                 let session = served.map_or(SessionId::ZERO, |s| s.session_id);
                 info!(%conn, session = %session, reason = %r, "response rejected");
                 let grant = self.sessions.grant_of(&session);
@@ -787,8 +999,10 @@ impl Daemon {
                 let expires_at = fields.map_or(0, |f| f.expires_at);
                 info!(grant = %grant_id, session = %session_id, session_removed, "revocation applied");
                 self.sessions.remove_grant(&grant_id);
+                // The grant's file stays until its not_after: replayed before this
+                // revocation at the next start, it rebuilds the tombstone (LK-REV-5).
                 if let Some(store) = self.store.as_ref() {
-                    store.remove(&grant_id, persist::Kind::Grant);
+                    store.remove(&grant_id, persist::Kind::UnlockCount);
                 }
                 if expires_at > now.secs() {
                     self.persist(grant_id, persist::Kind::Revocation, payload, expires_at);
@@ -800,10 +1014,32 @@ impl Daemon {
             }
             Err(r) => {
                 self.stats.message_rejections += 1;
+                self.count(r);
                 warn!(topic = %msg.topic, size = payload.len(), reason = %r, "grants-topic message rejected");
                 let (grant, session) = authentic_ids(r, payload);
                 self.emit(now, Event::rejection(r, grant, session));
             }
+        }
+    }
+
+    /// Stores a limited session's unlock count (LK-LIM-1) so a restart cannot give
+    /// unlocks back; kept until the grant's `not_after`.
+    fn persist_unlock_count(&mut self, now: UnixMillis, unlock: &Unlock) {
+        if unlock.max_unlocks == 0 {
+            return;
+        }
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        let until = self
+            .sessions
+            .not_after_of(&unlock.session_id)
+            .unwrap_or_else(|| {
+                now.secs()
+                    .saturating_add(self.lock.config().max_grant_validity_s)
+            });
+        if let Err(e) = store.save_unlock_count(&unlock.grant_id, unlock.unlocks, until) {
+            error!(grant = %unlock.grant_id, unlocks = unlock.unlocks, error = %e, "cannot persist the unlock count; a restart would allow more unlocks than the grant's limit");
         }
     }
 

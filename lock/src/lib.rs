@@ -7,10 +7,12 @@
 //!   air in the demo and tests);
 //! - installs grants and applies revocations from `{prefix}/locks/{id}/grants` (MQTT QoS 1,
 //!   persistent session), persisting each accepted message under `state_dir/messages/` and
-//!   replaying them at start;
+//!   replaying them at start, with the unlock counts of limited grants;
 //! - answers GATT writes with success or the ATT application error `reason.att_code()`;
 //! - carries out unlocks ([`UnlockAction`]: log, command or GPIO pulse) without blocking;
-//! - publishes signed LockEvents on `{prefix}/locks/{id}/events` behind a token bucket.
+//! - publishes signed LockEvents on `{prefix}/locks/{id}/events` (rejections behind a token
+//!   bucket, everything else never dropped by it), including the core's lockout notices;
+//! - publishes a signed LockStatus heartbeat with its health and rejection counters.
 //!
 //! ```no_run
 //! # async fn demo(opts: latchkey_lock::LockOptions, radio: latchkey_transport::radio::SimRadio)
@@ -37,17 +39,21 @@ pub mod keys;
 pub mod logging;
 mod options;
 mod persist;
+mod status;
 pub mod unlock_action;
 
 pub use clock::{now, os_rng};
 pub use config::{BleAdapter, ConfigError, ConfigOverrides, LoadedLockConfig, LockFileConfig};
 pub use daemon::{LockStats, Lockd, LockdError, LockdHandle, UnlockRecord};
-pub use options::{DEFAULT_EVENT_BURST, DEFAULT_EVENTS_PER_SEC, LockOptions, Tunables, client_id};
+pub use options::{
+    DEFAULT_EVENT_BURST, DEFAULT_EVENTS_PER_SEC, DEFAULT_STATUS_INTERVAL_S, LockOptions,
+    STATUS_INTERVAL_RANGE_S, StatusOptions, Tunables, client_id,
+};
 pub use unlock_action::{GpioAction, UnlockAction};
 
 /// The daemon's entry points under the name used in docs/daemons.md (`lockd::Lockd`).
 pub mod lockd {
     pub use crate::daemon::{LockStats, Lockd, LockdError, LockdHandle, UnlockRecord};
-    pub use crate::options::{LockOptions, Tunables};
+    pub use crate::options::{LockOptions, StatusOptions, Tunables};
     pub use crate::unlock_action::UnlockAction;
 }

@@ -30,7 +30,9 @@ const EXIT_RUNTIME: u8 = 1;
 /// readable by group or others (`chmod 600`).
 ///
 /// Accepted grants and revocations are stored under STATE_DIR/messages/ and replayed at
-/// start, so a restarted lock keeps its sessions and revocations.
+/// start, with the unlock counts of limited grants, so a restarted lock keeps its sessions,
+/// revocations and counts. A signed status report (health, rejection counters) goes to the
+/// events topic at start and every `[status] interval_s` (default 60 s).
 ///
 /// Logs go to stderr; RUST_LOG filters them (default `info`, e.g.
 /// `RUST_LOG=info,latchkey_lock=debug`). SIGINT or SIGTERM stops the daemon gracefully:
@@ -210,8 +212,28 @@ async fn run(cli: Cli) -> ExitCode {
         }
         println!("  unlock       {action}");
         println!(
-            "  events       {}/s, burst {}",
+            "  rejections   {}/s, burst {} (other events are never rate limited)",
             opts.event_rate.0, opts.event_rate.1
+        );
+        let t = &opts.tunables;
+        if t.lockout_threshold == 0 {
+            println!("  lockout      off");
+        } else {
+            println!(
+                "  lockout      {} failed handshakes in {} s lock a guest out for {} s",
+                t.lockout_threshold, t.lockout_window_s, t.lockout_duration_s
+            );
+        }
+        let file = |f: &Option<PathBuf>| {
+            f.as_ref()
+                .map_or_else(|| "-".to_owned(), |p| p.display().to_string())
+        };
+        println!(
+            "  status       every {} s; battery {}, mains {}, clock synced {}",
+            opts.status.interval.as_secs(),
+            file(&opts.status.battery_capacity_file),
+            file(&opts.status.mains_online_file),
+            file(&opts.status.clock_synced_file)
         );
         return ExitCode::SUCCESS;
     }

@@ -3,6 +3,7 @@
 //! build it directly.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use latchkey::constants as c;
 use latchkey::crypto::rsa::{RsaPrivateKey, RsaPublicKey};
@@ -16,6 +17,12 @@ use crate::unlock_action::UnlockAction;
 pub const DEFAULT_EVENTS_PER_SEC: u32 = 10;
 /// Default burst of the events token bucket.
 pub const DEFAULT_EVENT_BURST: u32 = 50;
+/// Default interval between two LockStatus reports (spec §6.10), in seconds.
+pub const DEFAULT_STATUS_INTERVAL_S: u64 = 60;
+/// The interval a config file may set (`[status] interval_s`), in seconds: often enough
+/// for the issuer to settle unlock accounting soon after a grant ends, rarely enough to
+/// cost nothing (one RSA signature per report).
+pub const STATUS_INTERVAL_RANGE_S: std::ops::RangeInclusive<u64> = 10..=3_600;
 
 /// The lock's tunables (spec §9): the [`LockConfig`] fields that are not identity or keys.
 /// The defaults and allowed ranges are the core's; [`latchkey::Lock::new`] checks them.
@@ -42,6 +49,13 @@ pub struct Tunables {
     pub replay_capacity: usize,
     /// Revocation list capacity, 16..=1 000 000 (LK-REV-4).
     pub revocation_capacity: usize,
+    /// Failed handshakes within `lockout_window_s` that lock a guest out, 0..=1 000;
+    /// 0 disables lockout (LK-LCK-1).
+    pub lockout_threshold: u32,
+    /// Window in which a guest's failed handshakes are counted (s), 10..=86 400 (LK-LCK-1).
+    pub lockout_window_s: u64,
+    /// Length of a lockout (s), 10..=86 400 (LK-LCK-3).
+    pub lockout_duration_s: u64,
 }
 
 impl Default for Tunables {
@@ -57,6 +71,9 @@ impl Default for Tunables {
             max_challenges: c::MAX_CHALLENGES.default,
             replay_capacity: c::REPLAY_CAPACITY.default,
             revocation_capacity: c::REVOCATION_CAPACITY.default,
+            lockout_threshold: c::LOCKOUT_THRESHOLD.default,
+            lockout_window_s: c::LOCKOUT_WINDOW_S.default,
+            lockout_duration_s: c::LOCKOUT_DURATION_S.default,
         }
     }
 }
@@ -74,6 +91,44 @@ impl Tunables {
         cfg.max_challenges = self.max_challenges;
         cfg.replay_capacity = self.replay_capacity;
         cfg.revocation_capacity = self.revocation_capacity;
+        cfg.lockout_threshold = self.lockout_threshold;
+        cfg.lockout_window_s = self.lockout_window_s;
+        cfg.lockout_duration_s = self.lockout_duration_s;
+    }
+}
+
+/// The LockStatus heartbeat (spec §6.10): how often, and where the lock reads its health.
+/// The issuer relies on it to settle unlock accounting (a status stamped after a grant's
+/// `not_after` proves every earlier event of the lock was delivered), so it is never rate
+/// limited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusOptions {
+    /// Time between two reports. One goes out as soon as MQTT is connected, at start and
+    /// at every reconnect; none is queued while it is down (it would go stale, LK-EVT-3).
+    /// The config file allows [`STATUS_INTERVAL_RANGE_S`]; the library takes any non-zero
+    /// interval (tests use shorter ones).
+    pub interval: Duration,
+    /// A file holding the battery charge in percent (0..=100), e.g.
+    /// `/sys/class/power_supply/BAT0/capacity`. `None`, or a file that cannot be read or
+    /// parsed: reported as 255, "no battery or unknown".
+    pub battery_capacity_file: Option<PathBuf>,
+    /// A file holding `1` while the lock runs on mains power, e.g.
+    /// `/sys/class/power_supply/AC/online` (flag `mains_power`).
+    pub mains_online_file: Option<PathBuf>,
+    /// A file that exists while the system clock is synchronised, e.g.
+    /// `/run/systemd/timesync/synchronized`: when configured and missing, the report sets
+    /// `clock_unsynchronised`. Unset: the flag is never set.
+    pub clock_synced_file: Option<PathBuf>,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(DEFAULT_STATUS_INTERVAL_S),
+            battery_capacity_file: None,
+            mains_online_file: None,
+            clock_synced_file: None,
+        }
     }
 }
 
@@ -100,13 +155,19 @@ pub struct LockOptions {
     pub state_dir: Option<PathBuf>,
     /// What an unlock does.
     pub unlock: UnlockAction,
-    /// Event token bucket: `(events per second, burst)`. `(0, 0)` publishes no events.
+    /// Token bucket of the rejection events (kind 2): `(events per second, burst)`.
+    /// `(0, 0)` publishes no rejection events. Every other event (unlock, grant installed,
+    /// revocation applied, lockout started and ended) and the LockStatus reports are never
+    /// rate limited.
     pub event_rate: (u32, u32),
+    /// The LockStatus heartbeat.
+    pub status: StatusOptions,
 }
 
 impl LockOptions {
     /// Options with every default: prefix `latchkey/v1`, company 0xFFFF, spec tunables, no
-    /// state directory, unlock action `log`, 10 events/s with a burst of 50.
+    /// state directory, unlock action `log`, 10 rejection events/s with a burst of 50, a
+    /// LockStatus every 60 s with no battery or power files.
     /// The MQTT client id is set to `latchkey-lock-{lock_id}`.
     pub fn new(
         lock_id: LockId,
@@ -126,6 +187,7 @@ impl LockOptions {
             state_dir: None,
             unlock: UnlockAction::Log,
             event_rate: (DEFAULT_EVENTS_PER_SEC, DEFAULT_EVENT_BURST),
+            status: StatusOptions::default(),
         }
     }
 

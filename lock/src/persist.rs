@@ -1,12 +1,17 @@
 //! Accepted grants and revocations, kept raw under `state_dir/messages/` so a restarted lock
-//! keeps its sessions and revocations (spec LK-REV-4, §7.2.1). The raw LockGrant is safe at
-//! rest: its session key is wrapped to this lock's private key.
+//! keeps its sessions and revocations (spec LK-REV-4, §7.2.1), and the unlock counts of
+//! limited grants (LK-LIM-1). The raw LockGrant is safe at rest: its session key is wrapped
+//! to this lock's private key.
 //!
-//! Files are `{grant_id}.grant` and `{grant_id}.revocation`, mode 0600, written atomically
-//! (temp file, fsync, rename, fsync of the directory). Each is deleted once it expires.
+//! Files are `{grant_id}.grant`, `{grant_id}.revocation` and `{grant_id}.unlocks` (the count
+//! in decimal), mode 0600, written atomically (temp file, fsync, rename, fsync of the
+//! directory). Each is deleted once it expires: a grant and its count at the grant's
+//! `not_after`, a revocation at its `expires_at`. A revoked grant's file is kept until its
+//! `not_after` too, so that replaying it before its revocation rebuilds the tombstone
+//! (LK-REV-5).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -14,13 +19,16 @@ use std::path::{Path, PathBuf};
 use latchkey::GrantId;
 use tracing::{debug, warn};
 
-/// Which message a file holds.
+/// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Kind {
-    // Revocations sort first: replaying them before grants refuses a revoked grant
-    // outright instead of installing and then removing it.
-    Revocation,
+    // Per grant, in this order at replay: the grant is installed, then its revocation
+    // removes it again and leaves the tombstone that recognises its beacons (LK-REV-5);
+    // a count is restored into a session that is still installed. Grant by grant, so a
+    // revoked grant never holds a session slot a live one needs (LK-GRT-9).
     Grant,
+    Revocation,
+    UnlockCount,
 }
 
 impl Kind {
@@ -28,8 +36,28 @@ impl Kind {
         match self {
             Kind::Grant => "grant",
             Kind::Revocation => "revocation",
+            Kind::UnlockCount => "unlocks",
         }
     }
+
+    fn from_extension(ext: &str) -> Option<Self> {
+        match ext {
+            "grant" => Some(Kind::Grant),
+            "revocation" => Some(Kind::Revocation),
+            "unlocks" => Some(Kind::UnlockCount),
+            _ => None,
+        }
+    }
+}
+
+/// The text of an unlock-count file.
+pub(crate) fn encode_count(count: u16) -> Vec<u8> {
+    format!("{count}\n").into_bytes()
+}
+
+/// The count in an unlock-count file, if it holds one.
+pub(crate) fn decode_count(bytes: &[u8]) -> Option<u16> {
+    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
 /// One stored message read back at start.
@@ -45,6 +73,8 @@ pub(crate) struct Stored {
 pub(crate) struct MessageStore {
     dir: PathBuf,
     expiry: BinaryHeap<Reverse<(u64, GrantId, Kind)>>,
+    /// Grants whose unlock-count file has an expiry entry.
+    counted: HashSet<GrantId>,
 }
 
 impl MessageStore {
@@ -56,6 +86,7 @@ impl MessageStore {
         Ok(Self {
             dir,
             expiry: BinaryHeap::new(),
+            counted: HashSet::new(),
         })
     }
 
@@ -68,8 +99,9 @@ impl MessageStore {
         self.dir.join(format!("{grant_id}.{}", kind.extension()))
     }
 
-    /// Every stored message, revocations first. Leftover temp files are removed; files with
-    /// other names are left alone (and logged).
+    /// Every stored file, grant by grant (ids ascending), each grant's files in [`Kind`]
+    /// order. Leftover temp files are removed; files with other names are left alone (and
+    /// logged).
     pub(crate) fn load(&self) -> io::Result<Vec<Stored>> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
@@ -84,12 +116,7 @@ impl MessageStore {
                 continue;
             }
             let parsed = name.split_once('.').and_then(|(id, ext)| {
-                let kind = match ext {
-                    "grant" => Kind::Grant,
-                    "revocation" => Kind::Revocation,
-                    _ => return None,
-                };
-                Some((id.parse::<GrantId>().ok()?, kind))
+                Some((id.parse::<GrantId>().ok()?, Kind::from_extension(ext)?))
             });
             let Some((grant_id, kind)) = parsed else {
                 warn!(file = %path.display(), "ignoring unexpected file in the message store");
@@ -104,11 +131,11 @@ impl MessageStore {
                 Err(e) => warn!(file = %path.display(), error = %e, "cannot read stored message"),
             }
         }
-        out.sort_by_key(|s| (s.kind, s.grant_id));
+        out.sort_by_key(|s| (s.grant_id, s.kind));
         Ok(out)
     }
 
-    /// Stores a message atomically and remembers to delete it at `expires_at_s`.
+    /// Stores a file atomically and remembers to delete it at `expires_at_s`.
     pub(crate) fn save(
         &mut self,
         grant_id: &GrantId,
@@ -124,7 +151,28 @@ impl MessageStore {
 
     /// Remembers that an existing file expires at `expires_at_s`.
     pub(crate) fn track(&mut self, grant_id: &GrantId, kind: Kind, expires_at_s: u64) {
+        if kind == Kind::UnlockCount {
+            self.counted.insert(*grant_id);
+        }
         self.expiry.push(Reverse((expires_at_s, *grant_id, kind)));
+    }
+
+    /// Replaces the unlock count of a grant; deleted at `expires_at_s` (its `not_after`).
+    pub(crate) fn save_unlock_count(
+        &mut self,
+        grant_id: &GrantId,
+        count: u16,
+        expires_at_s: u64,
+    ) -> io::Result<()> {
+        write_atomic(
+            &self.path(grant_id, Kind::UnlockCount),
+            &encode_count(count),
+        )?;
+        // Each write replaces the same file: one expiry entry per grant is enough.
+        if self.counted.insert(*grant_id) {
+            self.track(grant_id, Kind::UnlockCount, expires_at_s);
+        }
+        Ok(())
     }
 
     /// Deletes a message file, if present.
@@ -144,6 +192,9 @@ impl MessageStore {
                 break;
             }
             self.expiry.pop();
+            if kind == Kind::UnlockCount {
+                self.counted.remove(&grant_id);
+            }
             self.remove(&grant_id, kind);
         }
     }
@@ -210,8 +261,8 @@ mod tests {
 
         let loaded = store.load().unwrap();
         let kinds: Vec<_> = loaded.iter().map(|s| (s.grant_id, s.kind)).collect();
-        assert_eq!(kinds, [(b, Kind::Revocation), (a, Kind::Grant)]);
-        assert_eq!(loaded[1].bytes, b"grant-a");
+        assert_eq!(kinds, [(a, Kind::Grant), (b, Kind::Revocation)]);
+        assert_eq!(loaded[0].bytes, b"grant-a");
         assert!(!store.dir().join("x.grant.tmp").exists());
 
         assert_eq!(store.next_expiry(), Some(50));
@@ -219,6 +270,61 @@ mod tests {
         assert_eq!(store.load().unwrap().len(), 1);
         store.prune(100);
         assert!(store.load().unwrap().is_empty());
+    }
+
+    #[test]
+    fn each_grant_replays_grant_then_revocation_then_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = MessageStore::open(dir.path()).unwrap();
+        let (a, b) = (GrantId([1; 16]), GrantId([2; 16]));
+        store.save_unlock_count(&a, 2, 100).unwrap();
+        store.save(&b, Kind::Grant, b"grant-b", 100).unwrap();
+        store.save(&a, Kind::Revocation, b"rev-a", 100).unwrap();
+        store.save(&a, Kind::Grant, b"grant-a", 100).unwrap();
+        let kinds: Vec<_> = store
+            .load()
+            .unwrap()
+            .iter()
+            .map(|s| (s.grant_id, s.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (a, Kind::Grant),
+                (a, Kind::Revocation),
+                (a, Kind::UnlockCount),
+                (b, Kind::Grant)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unlock_count_is_replaced_in_place_and_expires_with_its_grant() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = MessageStore::open(dir.path()).unwrap();
+        let a = GrantId([4; 16]);
+        for n in 1..=3 {
+            store.save_unlock_count(&a, n, 100).unwrap();
+        }
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(decode_count(&loaded[0].bytes), Some(3));
+        // One expiry entry, however often the count changed.
+        assert_eq!(store.expiry.len(), 1);
+        store.prune(100);
+        assert!(store.load().unwrap().is_empty());
+        // A count written after the prune is tracked again.
+        store.save_unlock_count(&a, 4, 200).unwrap();
+        assert_eq!(store.next_expiry(), Some(200));
+    }
+
+    #[test]
+    fn counts_decode_only_from_a_decimal_u16() {
+        assert_eq!(decode_count(&encode_count(65_535)), Some(65_535));
+        assert_eq!(decode_count(b" 7 \n"), Some(7));
+        for bad in [&b""[..], b"-1", b"65536", b"x", b"\xff"] {
+            assert_eq!(decode_count(bad), None, "{bad:?}");
+        }
     }
 
     #[cfg(unix)]

@@ -67,6 +67,53 @@ fn a_minimal_file_loads_with_the_defaults() {
     assert_eq!(opts.unlock, UnlockAction::Log);
     assert_eq!(opts.event_rate, (10, 50));
     assert_eq!(opts.tunables, latchkey_lock::Tunables::default());
+    assert_eq!(opts.tunables.lockout_threshold, 5);
+    assert_eq!(opts.status, latchkey_lock::StatusOptions::default());
+    assert_eq!(opts.status.interval, Duration::from_secs(60));
+}
+
+#[test]
+fn status_and_lockout_keys_load_with_paths_resolved() {
+    let (dir, config) = setup(&format!(
+        "{MQTT}[tunables]\nlockout_threshold = 0\nlockout_window_s = 60\n\
+         lockout_duration_s = 10\n[status]\ninterval_s = 3600\n\
+         battery_capacity_file = \"bat/capacity\"\n\
+         mains_online_file = \"/sys/class/power_supply/AC/online\"\n\
+         clock_synced_file = \"/run/systemd/timesync/synchronized\"\n"
+    ));
+    let opts = LoadedLockConfig::from_file(&config).unwrap();
+    let t = opts.tunables;
+    assert_eq!(
+        (
+            t.lockout_threshold,
+            t.lockout_window_s,
+            t.lockout_duration_s
+        ),
+        (0, 60, 10)
+    );
+    let cfg = opts.lock_config();
+    assert_eq!(
+        (
+            cfg.lockout_threshold,
+            cfg.lockout_window_s,
+            cfg.lockout_duration_s
+        ),
+        (0, 60, 10)
+    );
+    let s = &opts.status;
+    assert_eq!(s.interval, Duration::from_secs(3600));
+    assert_eq!(
+        s.battery_capacity_file.as_deref(),
+        Some(dir.path().join("bat/capacity").as_path())
+    );
+    assert_eq!(
+        s.mains_online_file.as_deref(),
+        Some(Path::new("/sys/class/power_supply/AC/online"))
+    );
+    assert_eq!(
+        s.clock_synced_file.as_deref(),
+        Some(Path::new("/run/systemd/timesync/synchronized"))
+    );
 }
 
 #[test]
@@ -116,7 +163,17 @@ fn a_group_readable_lock_key_is_refused_with_the_chmod_fix() {
 
 #[test]
 fn refusals_name_the_key_at_fault() {
-    let cases: [(&str, &str); 7] = [
+    let cases: [(&str, &str); 11] = [
+        (
+            &format!("{MQTT}[status]\ninterval_s = 9\n"),
+            "status.interval_s",
+        ),
+        (&format!("{MQTT}[status]\ninterval_s = 3601\n"), "10..=3600"),
+        (&format!("{MQTT}[status]\nbattery = \"x\"\n"), "battery"),
+        (
+            &format!("{MQTT}[tunables]\nlockout_duration_s = 5\n"),
+            "lockout_duration_s",
+        ),
         ("", "mqtt.url"),
         ("[mqtt]\nurl = \"http://x\"\n", "mqtt.url"),
         (&format!("{MQTT}typo_key = 1\n"), "typo_key"),
@@ -159,4 +216,14 @@ fn the_example_config_is_valid() {
     assert_eq!(file.lock_id.as_deref(), Some(LOCK_ID));
     assert_eq!(file.tunables, latchkey_lock::Tunables::default());
     assert_eq!(file.unlock.gpio.unwrap().line, 17);
+    assert_eq!(file.status.interval_s, 60);
+    assert!(file.status.battery_capacity_file.is_some());
+}
+
+#[test]
+fn the_deployment_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/lock.toml");
+    let file = LockFileConfig::read(&path).unwrap();
+    assert_eq!(file.tunables, latchkey_lock::Tunables::default());
+    assert_eq!(file.status.interval_s, 60);
 }

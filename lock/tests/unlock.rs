@@ -20,10 +20,7 @@ async fn full_unlock_answers_success_and_publishes_a_verified_unlock_event() {
     let mut w = World::new("full").await;
     let lock = w.start_lock(w.lock_options(None)).await;
     let (_observer, mut events) = w.observe_events("full").await;
-    let mut guest = w.enroll_guest(1);
-    let grant = w.issue_grant(&mut guest);
-    w.deliver_until(&lock, &grant.lock_grant, |s| s.grants_installed == 1)
-        .await;
+    let (mut guest, grant) = w.installed_guest(&lock, 1, 0).await;
     let installed = w
         .next_event(&mut events, |e| e.kind == EventKind::GrantInstalled)
         .await;
@@ -59,10 +56,7 @@ async fn full_unlock_answers_success_and_publishes_a_verified_unlock_event() {
 async fn beacon_below_the_rssi_threshold_arms_nothing_and_select_is_refused() {
     let mut w = World::new("rssi").await;
     let lock = w.start_lock(w.lock_options(None)).await;
-    let mut guest = w.enroll_guest(2);
-    let grant = w.issue_grant(&mut guest);
-    w.deliver_until(&lock, &grant.lock_grant, |s| s.grants_installed == 1)
-        .await;
+    let (mut guest, _) = w.installed_guest(&lock, 2, 0).await;
 
     // The lock's threshold is the default −70 dBm; this guest is heard at −90.
     w.air.set_rssi("guest", "lock", -90);
@@ -83,10 +77,7 @@ async fn beacon_below_the_rssi_threshold_arms_nothing_and_select_is_refused() {
 async fn beacon_replayed_by_a_third_radio_after_the_guest_stopped_unlocks_nothing() {
     let mut w = World::new("replay").await;
     let lock = w.start_lock(w.lock_options(None)).await;
-    let mut guest = w.enroll_guest(3);
-    let grant = w.issue_grant(&mut guest);
-    w.deliver_until(&lock, &grant.lock_grant, |s| s.grants_installed == 1)
-        .await;
+    let (mut guest, _) = w.installed_guest(&lock, 3, 0).await;
 
     let radio = w.air.radio("guest");
     let first = attempt(&mut guest, &radio, w.lock_id, &lock, false).await;
@@ -130,10 +121,7 @@ async fn wrong_response_mac_gets_att_0x87_and_a_rejection_event() {
     let mut w = World::new("badmac").await;
     let lock = w.start_lock(w.lock_options(None)).await;
     let (_observer, mut events) = w.observe_events("badmac").await;
-    let mut guest = w.enroll_guest(4);
-    let grant = w.issue_grant(&mut guest);
-    w.deliver_until(&lock, &grant.lock_grant, |s| s.grants_installed == 1)
-        .await;
+    let (mut guest, grant) = w.installed_guest(&lock, 4, 0).await;
 
     let radio = w.air.radio("guest");
     let Attempt { outcome, .. } = attempt(&mut guest, &radio, w.lock_id, &lock, true).await;

@@ -35,10 +35,7 @@ async fn unlock_command_runs_with_the_grant_in_its_environment() {
     opts.unlock = UnlockAction::command(script.display().to_string());
     let lock = w.start_lock(opts).await;
 
-    let mut guest = w.enroll_guest(10);
-    let grant = w.issue_grant(&mut guest);
-    w.deliver_until(&lock, &grant.lock_grant, |s| s.grants_installed == 1)
-        .await;
+    let (mut guest, grant) = w.installed_guest(&lock, 10, 0).await;
     let radio = w.air.radio("guest");
     let a = attempt(&mut guest, &radio, w.lock_id, &lock, false).await;
     assert_eq!(a.outcome, Outcome::Unlocked);

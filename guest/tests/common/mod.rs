@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use latchkey::crypto::EnrollmentKey;
 use latchkey::crypto::rsa::RsaPrivateKey;
-use latchkey::lock::{BeaconOutcome, ConnId as CoreConn, Unlock};
+use latchkey::lock::{BeaconOutcome, ConnId as CoreConn, MessageOutcome, Unlock};
 use latchkey::{
     GuestId, Issuer, IssuerConfig, Lock, LockConfig, LockId, Reason, UnixMillis, topics,
 };
@@ -203,11 +203,32 @@ impl World {
 pub enum IssuerLog {
     Granted(GuestId),
     Refused(Reason),
+    /// The guest was revoked and this many revocations published.
+    Revoked(GuestId, usize),
 }
 
 pub struct IssuerPeer {
     pub log: mpsc::UnboundedReceiver<IssuerLog>,
+    revoke: mpsc::UnboundedSender<GuestId>,
     task: JoinHandle<()>,
+}
+
+impl IssuerPeer {
+    /// Revokes the guest (its later requests get `guest_revoked`, unanswered) and its live
+    /// grants, publishing the Revocations to the lock, as `revoke-guest` does.
+    pub async fn revoke_guest(&mut self, guest: GuestId) -> usize {
+        self.revoke.send(guest).expect("issuer peer alive");
+        within(5, "the revocation", async {
+            loop {
+                if let Some(IssuerLog::Revoked(g, n)) = self.log.recv().await
+                    && g == guest
+                {
+                    return n;
+                }
+            }
+        })
+        .await
+    }
 }
 
 impl Drop for IssuerPeer {
@@ -235,9 +256,36 @@ pub async fn spawn_issuer(w: &World) -> IssuerPeer {
         .await;
     let clock = w.clock.clone();
     let (log_tx, log) = mpsc::unbounded_channel();
+    let (revoke, mut revocations) = mpsc::unbounded_channel::<GuestId>();
     let task = tokio::spawn(async move {
         let mut r = rng(3);
-        while let Some(m) = rx.recv().await {
+        loop {
+            let m = tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => m,
+                    None => break,
+                },
+                Some(guest) = revocations.recv() => {
+                    issuer.revoke_guest(&guest);
+                    let grants = issuer.live_grants_of(&guest, None);
+                    for g in &grants {
+                        let rev = issuer
+                            .revoke_grant(clock.now(), *g, &mut r)
+                            .expect("a live grant");
+                        client
+                            .publish(
+                                &topics::lock_grants(prefix, &rev.lock_id),
+                                rev.payload,
+                                QoS::AtLeastOnce,
+                                false,
+                            )
+                            .await
+                            .expect("publish revocation");
+                    }
+                    let _ = log_tx.send(IssuerLog::Revoked(guest, grants.len()));
+                    continue;
+                }
+            };
             let Some(guest) = topics::guest_of_request_topic(prefix, &m.topic) else {
                 continue;
             };
@@ -261,13 +309,14 @@ pub async fn spawn_issuer(w: &World) -> IssuerPeer {
             }
         }
     });
-    IssuerPeer { log, task }
+    IssuerPeer { log, revoke, task }
 }
 
 /// What the lock peer saw and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockLog {
     GrantInstalled,
+    RevocationApplied,
     GrantRefused(Reason),
     Armed { step: u32, attempt: u16 },
     BeaconRefused(Reason),
@@ -377,6 +426,7 @@ pub async fn spawn_lock(w: &World, setup: LockSetup) -> LockPeer {
                 m = mqtt.recv() => {
                     let Some(m) = m else { break };
                     match lock.handle_message(clock.now(), &m.payload, &mut r) {
+                        Ok(MessageOutcome::Revocation(_)) => log(LockLog::RevocationApplied),
                         Ok(_) => log(LockLog::GrantInstalled),
                         Err(reason) => log(LockLog::GrantRefused(reason)),
                     }

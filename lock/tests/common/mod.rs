@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use latchkey::crypto::EnrollmentKey;
 use latchkey::crypto::rsa::{DS_LOCK_EVENT, RsaPrivateKey};
-use latchkey::frame::{LockEvent, LockEventView};
-use latchkey::issuer::IssuedGrant;
-use latchkey::{Guest, GuestConfig, GuestId, Issuer, IssuerConfig, LockId, UnixMillis, topics};
+use latchkey::frame::{LockEvent, LockEventView, LockStatus, MessageType};
+use latchkey::issuer::{AccessPolicy, Authorization, IssuedGrant, LockReport};
+use latchkey::{
+    Guest, GuestConfig, GuestId, Issuer, IssuerConfig, LockId, Reason, UnixMillis, topics,
+};
 use latchkey_lock::gatt::{CHALLENGE_CHAR_UUID, RESPONSE_CHAR_UUID, SERVICE_UUID};
 use latchkey_lock::{LockOptions, LockStats, Lockd, LockdHandle};
 use latchkey_transport::broker::EmbeddedBroker;
@@ -151,12 +153,40 @@ impl World {
     /// The guest asks, the issuer grants; the guest takes its GuestGrant. The LockGrant is
     /// returned for the test to deliver.
     pub fn issue_grant(&mut self, guest: &mut Guest) -> IssuedGrant {
+        self.issue_limited_grant(guest, 0)
+    }
+
+    /// Enrolls guest `n`, issues it a grant (`max_unlocks`, 0 = no limit) and delivers the
+    /// LockGrant until `lock` installed it.
+    pub async fn installed_guest(
+        &mut self,
+        lock: &LockdHandle,
+        n: u8,
+        max_unlocks: u16,
+    ) -> (Guest, IssuedGrant) {
+        let mut guest = self.enroll_guest(n);
+        let grant = self.issue_limited_grant(&mut guest, max_unlocks);
+        let before = lock.stats().grants_installed;
+        self.deliver_until(lock, &grant.lock_grant, |s| s.grants_installed > before)
+            .await;
+        (guest, grant)
+    }
+
+    /// [`World::issue_grant`] with an unlock limit (`max_unlocks`, 0 = none).
+    pub fn issue_limited_grant(&mut self, guest: &mut Guest, max_unlocks: u16) -> IssuedGrant {
         let now = latchkey_lock::now();
         let req = guest.request_grant(now, self.lock_id, 600, &mut self.rng);
         let issued = self
             .issuer
-            .handle_request(now, guest.config().guest_id, &req, &mut self.rng)
+            .handle_request_with(
+                now,
+                guest.config().guest_id,
+                &req,
+                &mut UnlockLimit(max_unlocks),
+                &mut self.rng,
+            )
             .unwrap();
+        assert_eq!(issued.max_unlocks, max_unlocks);
         guest.handle_grant(now, &issued.guest_grant).unwrap();
         issued
     }
@@ -238,10 +268,22 @@ impl World {
         rx: &mut mpsc::Receiver<Incoming>,
         want: impl Fn(&LockEvent) -> bool,
     ) -> LockEvent {
-        within(10, "a lock event", async {
+        self.next_event_within(rx, 10, want).await
+    }
+
+    /// [`World::next_event`] waiting up to `secs`.
+    pub async fn next_event_within(
+        &self,
+        rx: &mut mpsc::Receiver<Incoming>,
+        secs: u64,
+        want: impl Fn(&LockEvent) -> bool,
+    ) -> LockEvent {
+        within(secs, "a lock event", async {
             loop {
                 let m = rx.recv().await.expect("observer open");
-                if &m.payload[..] == b"probe" {
+                if &m.payload[..] == b"probe"
+                    || MessageType::of(&m.payload) == Ok(MessageType::LockStatus)
+                {
                     continue;
                 }
                 // Verified as the issuer does (LK-EVT-2, LK-EVT-1); the observer keeps no
@@ -261,6 +303,48 @@ impl World {
             }
         })
         .await
+    }
+
+    /// Waits up to `secs` for the next LockStatus on the observer, verified by the world's
+    /// core issuer as the issuer daemon does (LK-EVT-1..4); events are skipped.
+    pub async fn next_status(
+        &mut self,
+        rx: &mut mpsc::Receiver<Incoming>,
+        secs: u64,
+    ) -> LockStatus {
+        within(secs, "a lock status", async {
+            loop {
+                let m = rx.recv().await.expect("observer open");
+                if MessageType::of(&m.payload) != Ok(MessageType::LockStatus) {
+                    continue;
+                }
+                match self
+                    .issuer
+                    .handle_lock_message(now(), self.lock_id, &m.payload)
+                {
+                    Ok(LockReport::Status(st)) => break st,
+                    other => panic!("the lock's status does not verify: {other:?}"),
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// An access policy that gives every grant the same unlock limit.
+pub struct UnlockLimit(pub u16);
+
+impl AccessPolicy for UnlockLimit {
+    fn authorize(
+        &mut self,
+        _now_s: u64,
+        _guest: GuestId,
+        _lock: LockId,
+    ) -> Result<Authorization, Reason> {
+        Ok(Authorization {
+            not_after_max: None,
+            max_unlocks: self.0,
+        })
     }
 }
 
