@@ -2,11 +2,14 @@
 //! (issue #6). A counting global allocator measures both; these are tests, not benchmarks,
 //! because they assert exact properties rather than timings.
 //!
-//! The two tests share the global counters, so they run one at a time (`SERIAL`).
+//! The tests share the live-bytes counter, so they run one at a time (`SERIAL`).
+//! Allocations are counted per thread: libtest's own threads allocate (to report a
+//! finished test) while the next test is measuring.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use latchkey::Reason;
 use latchkey::lock::BeaconOutcome;
@@ -18,7 +21,11 @@ use fixture::{Fixture, RSSI_NEAR, with_bad_mac, with_unknown_tag};
 /// Counts allocations and live bytes, passing everything to the system allocator.
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Allocations made by this thread (const-initialised, no destructor: usable from
+    /// inside the allocator).
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -26,7 +33,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_allocation();
         LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
         // SAFETY: forwarded with the caller's layout.
         unsafe { System.alloc(layout) }
@@ -37,7 +44,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_allocation();
         LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
         LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
         // SAFETY: forwarded unchanged.
@@ -48,8 +55,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+fn count_allocation() {
+    // A thread being torn down has no counter left; it is not a measuring thread.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+/// Allocations made by the calling thread so far.
 fn allocations() -> u64 {
-    ALLOCATIONS.load(Ordering::Relaxed)
+    ALLOCATIONS.with(Cell::get)
 }
 
 fn live() -> usize {
@@ -71,6 +84,11 @@ fn the_beacon_path_never_allocates() {
     let bad = with_bad_mac(fx.guests[0].beacon(step, u16::MAX));
     let unknown = with_unknown_tag(valid[0]);
     let mut outcomes = Vec::with_capacity(REPLAY + 8);
+
+    // The counter sees this thread's allocations (else zero would prove nothing).
+    let probe = allocations();
+    drop(std::hint::black_box(Box::new(0u64)));
+    assert_eq!(allocations(), probe + 1, "the counting allocator counts");
 
     let before = allocations();
     for b in &valid {

@@ -19,7 +19,7 @@ async fn garbage_truncated_and_forged_payloads_are_refused_and_the_next_grant_in
     let mut w = World::new("garbage").await;
     let lock = w.start_lock(w.lock_options(None)).await;
     let (_observer, mut events) = w.observe_events("garbage").await;
-    let (mut guest, first) = w.installed_guest(&lock, 5, 0).await;
+    let (mut guest, _) = w.installed_guest(&lock, 5, 0).await;
     w.next_event(&mut events, |e| e.kind == EventKind::GrantInstalled)
         .await;
 
@@ -225,7 +225,7 @@ async fn lock_resubscribes_after_the_broker_restarts() {
     common::wait_connected(&mut state).await;
     common::wait_connected(&mut w.publisher.state()).await;
 
-    let (mut guest, grant) = w.installed_guest(&lock, 9, 0).await;
+    let (mut guest, _) = w.installed_guest(&lock, 9, 0).await;
     let radio = w.air.radio("guest");
     let a = attempt(&mut guest, &radio, w.lock_id, &lock, false).await;
     assert_eq!(a.outcome, Outcome::Unlocked);
