@@ -6,7 +6,7 @@ use std::time::Duration;
 use latchkey::Reason;
 use latchkey::frame::EventKind;
 use latchkey_demo::attack::{Replayer, Sniffer};
-use latchkey_guest::{GuestError, Guestd, UnlockStep, os_seeded};
+use latchkey_guest::{GrantFallback, GuestError, Guestd, os_seeded};
 use latchkey_issuer::IssuerEvent;
 
 use super::{Env, late_clock, unix_now_s, wait_event, wait_stats};
@@ -54,7 +54,8 @@ pub async fn grant_then_unlock(env: &mut Env) {
 }
 
 /// A grant stops working at its `not_after`, on the lock's clock: a phone whose clock runs
-/// 10 s late still believes its 4-second grant is valid, but the lock refuses it.
+/// 10 s late still believes its 4-second grant is valid, but the lock refuses it; the phone
+/// then drops it and unlocks with a fresh grant within the same unlock.
 pub async fn grant_expiry(env: &mut Env) {
     const LATE: Duration = Duration::from_secs(10);
     let site = &mut env.site;
@@ -81,28 +82,35 @@ pub async fn grant_expiry(env: &mut Env) {
     let started = site.issuer().unwrap().status().await.unwrap().started_at_s;
     sleep_until_unix(started + LATE.as_secs() + 1).await;
     g.unlock(lock.lock_id).await.expect("unlock while valid");
-    let not_after = g.held_grant(&lock.lock_id).unwrap().not_after;
+    let held = g.held_grant(&lock.lock_id).unwrap();
+    let (expired, not_after) = (held.grant_id, held.not_after);
     assert!(not_after <= unix_now_s() + 4, "the issuer granted ~4 s");
 
     // Computed, not guessed: until the grant has expired on the lock's clock.
     sleep_until_unix(not_after + 1).await;
-    let err = g
-        .unlock(lock.lock_id)
-        .await
-        .expect_err("an expired grant must not unlock");
-    // The phone reused its grant (its late clock says it is still valid); the lock no
-    // longer arms an authentication for the expired session, so the Select finds none.
-    assert!(
-        matches!(
-            err,
-            GuestError::Refused {
-                step: UnlockStep::Select,
-                reason: Reason::NoPendingAuth,
-            }
-        ),
-        "{err}"
+    let mut unlocks = lockd.unlocks();
+    let report = g.unlock(lock.lock_id).await.expect("a fresh grant unlocks");
+    // The phone tried its grant first (its late clock says it is still valid); the lock no
+    // longer arms an authentication for the expired session, so the Select found none, and
+    // the phone dropped it for a fresh grant.
+    assert_eq!(
+        report.fallback,
+        Some(GrantFallback {
+            dropped_grant: expired,
+            refused: Reason::NoPendingAuth,
+        })
     );
-    assert_eq!(lockd.stats().unlocks, 1, "only the unlock within validity");
+    assert!(!report.grant_reused);
+    assert_ne!(report.grant_id, expired);
+    let rec = tokio::time::timeout(super::WAIT, unlocks.recv())
+        .await
+        .expect("the lock reports the unlock")
+        .unwrap();
+    assert_eq!(
+        rec.grant_id, report.grant_id,
+        "the expired grant never unlocked"
+    );
+    assert_eq!(lockd.stats().unlocks, 2);
     g.shutdown().await;
     lockd.shutdown().await.unwrap();
 }
@@ -116,13 +124,18 @@ async fn sleep_until_unix(s: u64) {
 }
 
 /// The issuer revokes a live grant; the lock applies the signed Revocation (and confirms it
-/// with an event), and the guest's next unlock with that grant is refused.
+/// with an event), refuses the grant's beacon (`session_revoked`, reported), and the guest
+/// unlocks only with a fresh grant. Then the guest itself is revoked: its grant is refused at
+/// the lock and its request for a new one at the issuer (`guest_revoked`).
 pub async fn revocation_refused(env: &mut Env) {
     let site = &mut env.site;
     let lock = site.add_lock().unwrap();
     let lockd = site.start_lock(&lock).await.unwrap();
     let guest = site.enroll_guest(&[lock.lock_id]).unwrap();
-    let mut g = site.guest(&guest).await.unwrap();
+    let mut opts = site.guest_options(&guest).unwrap();
+    // The grant that must not come after the guest's revocation is not waited for long.
+    opts.timeouts.grant = Duration::from_secs(3);
+    let mut g = site.guest_with(&guest, opts).await.unwrap();
     let report = g
         .unlock(lock.lock_id)
         .await
@@ -150,23 +163,70 @@ pub async fn revocation_refused(env: &mut Env) {
 
     // The guest still holds the grant and tries it.
     assert!(g.held_grant(&lock.lock_id).is_some());
+    let mut unlocks = lockd.unlocks();
+    let again = g
+        .unlock(lock.lock_id)
+        .await
+        .expect("the guest itself is not revoked: a fresh grant unlocks");
+    // The revocation removed the session, so its beacon armed nothing and the Select found
+    // no pending authentication; the guest dropped the grant and asked for a fresh one.
+    assert_eq!(
+        again.fallback,
+        Some(GrantFallback {
+            dropped_grant: grant_id,
+            refused: Reason::NoPendingAuth,
+        })
+    );
+    assert_ne!(again.grant_id, grant_id);
+    let rec = tokio::time::timeout(super::WAIT, unlocks.recv())
+        .await
+        .expect("the lock reports the unlock")
+        .unwrap();
+    assert_eq!(
+        rec.grant_id, again.grant_id,
+        "the revoked grant never unlocked"
+    );
+    assert_eq!(lockd.stats().unlocks, 2);
+    // LK-REV-5: the lock recognised the revoked grant's beacon and reported it.
+    wait_event(&mut events, "the lock's session_revoked event", |e| {
+        matches!(e, IssuerEvent::LockEvent(ev) if ev.kind == EventKind::Rejection
+            && ev.reason == Reason::SessionRevoked.code() && ev.grant_id == grant_id)
+    })
+    .await;
+
+    // Revoking the guest leaves it nothing: the lock refuses the grant it holds, and the
+    // issuer the fresh one it asks for (`guest_revoked`; the guest hears no answer).
+    let live = again.grant_id;
+    let revoked = site
+        .issuer()
+        .unwrap()
+        .revoke_guest(guest.guest_id)
+        .await
+        .expect("revoke the guest");
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].grant_id, live);
+    wait_stats(&lockd, "guest revocation applied", |s| {
+        s.revocations_applied >= 2
+    })
+    .await;
     let err = g
         .unlock(lock.lock_id)
         .await
-        .expect_err("a revoked grant must not unlock");
-    // The revocation removed the session, so its beacon arms nothing and the Select finds
-    // no pending authentication.
+        .expect_err("a revoked guest must not unlock");
     assert!(
         matches!(
-            err,
-            GuestError::Refused {
-                step: UnlockStep::Select,
-                reason: Reason::NoPendingAuth,
-            }
+            &err,
+            GuestError::FreshGrantFailed { dropped, refused: Reason::NoPendingAuth, source, .. }
+                if *dropped == live && matches!(**source, GuestError::GrantTimeout { .. })
         ),
         "{err}"
     );
-    assert_eq!(lockd.stats().unlocks, 1);
+    wait_event(&mut events, "the issuer's guest_revoked refusal", |e| {
+        matches!(e, IssuerEvent::RequestRefused { guest_id, reason: Reason::GuestRevoked }
+            if *guest_id == guest.guest_id)
+    })
+    .await;
+    assert_eq!(lockd.stats().unlocks, 2);
     g.shutdown().await;
     lockd.shutdown().await.unwrap();
 }
