@@ -1,6 +1,7 @@
 //! The one-process demo: an embedded broker, the issuer, a lock and a phone on one
-//! simulated air. One real unlock with the timing of each step, then two attacks that
-//! must be refused.
+//! simulated air. Enrollment by QR code and one real unlock with the timing of each step,
+//! two attacks that must be refused, then the guest's revocation: the lock refuses its
+//! grant, the issuer refuses it a new one, and the audit trail and an alert say so.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -10,6 +11,8 @@ use latchkey::frame::EventKind;
 use latchkey::{GuestId, LockId, Reason};
 use latchkey_guest::{EnrollmentBundle, GuestError, UnlockReport};
 use latchkey_issuer::IssuerEvent;
+use latchkey_issuer::anomaly::{Alert, AlertKind};
+use latchkey_issuer::store::{AuditFilter, kinds};
 use latchkey_lock::LockdHandle;
 use latchkey_transport::broker::EmbeddedBroker;
 use latchkey_transport::mqtt::MqttUrl;
@@ -18,7 +21,7 @@ use tokio::sync::broadcast;
 
 use crate::attack::{Replayer, Sniffer};
 use crate::error::DemoError;
-use crate::site::{Endpoint, Site};
+use crate::site::{Endpoint, GuestSetup, Site};
 
 /// What the demo can be asked to change.
 #[derive(Debug, Clone)]
@@ -38,7 +41,7 @@ impl Default for DemoOptions {
     }
 }
 
-/// The three outcomes the demo checks.
+/// The four outcomes the demo checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DemoOutcome {
     /// The enrolled guest unlocked.
@@ -47,12 +50,15 @@ pub struct DemoOutcome {
     pub replay_refused: bool,
     /// The wrong-key guest got no grant, and the issuer said `bad_seal`.
     pub wrong_key_refused: bool,
+    /// After its revocation the guest did not unlock: the lock refused its grant
+    /// (`session_revoked`), the issuer a new one (`guest_revoked`), both audited.
+    pub revoked_refused: bool,
 }
 
 impl DemoOutcome {
-    /// True when all three are as expected.
+    /// True when all four are as expected.
     pub fn all_expected(&self) -> bool {
-        self.unlocked && self.replay_refused && self.wrong_key_refused
+        self.unlocked && self.replay_refused && self.wrong_key_refused && self.revoked_refused
     }
 }
 
@@ -114,10 +120,14 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
         "  lock    {} registered (add-lock), started from its lock.toml, subscribed",
         short(lock.lock_id)
     );
-    let guest = site.enroll_guest(&[lock.lock_id])?;
+    let (guest, qr_png) = site.enroll_guest_by_qr(&[lock.lock_id], "Alice")?;
     println!(
-        "  guest   {} enrolled for that lock (enroll-guest bundle)",
+        "  guest   {} \"Alice\" enrolled for that lock (enroll-guest --qr-png); the phone",
         short(guest.guest_id)
+    );
+    println!(
+        "          read its enrollment bundle from the {}-byte QR code PNG (enroll --qr-image)",
+        std::fs::metadata(&qr_png).map_or(0, |m| m.len())
     );
     println!(
         "  air     every radio hears every other at {} dBm; the lock accepts ≥ {threshold} dBm",
@@ -133,7 +143,11 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
     // still advertising it, and reports a refused beacon once.
     let beacon_events = site.issuer()?.subscribe();
     let mut unlocks = lockd.unlocks();
-    let mut guestd = site.guest(&guest).await?;
+    // The phone waits for a grant as long as the wrong-key phone does (step 4 waits for
+    // one that must not come).
+    let mut guest_options = site.guest_options(&guest)?;
+    guest_options.timeouts.grant = opts.grant_timeout;
+    let mut guestd = site.guest_with(&guest, guest_options).await?;
     match guestd.unlock(lock.lock_id).await {
         Ok(report) => {
             print_report(&report);
@@ -156,7 +170,6 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
         }
         Err(e) => println!("  {FAIL} the unlock failed: {e}"),
     }
-    guestd.shutdown().await;
     let captured = sniffer.stop();
 
     // 2. Replay of the captured beacon.
@@ -178,6 +191,11 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
     outcome.wrong_key_refused =
         wrong_key_attack(&site, &mallory, issuer_events, lock.lock_id, opts).await?;
 
+    // 4. Revocation of the guest that unlocked, which still holds its grant.
+    heading(4, "Revocation: the operator revokes Alice, who tries again");
+    outcome.revoked_refused = revocation(&site, &lockd, &mut guestd, &guest, lock.lock_id).await?;
+    guestd.shutdown().await;
+
     println!();
     let _ = lockd.shutdown().await;
     site.shutdown().await;
@@ -187,7 +205,8 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
     let total = t0.elapsed();
     if outcome.all_expected() {
         println!(
-            "{OK} All three outcomes as expected (unlocked; replay refused; wrong key refused) in {:.1} s.",
+            "{OK} All four outcomes as expected (unlocked; replay refused; wrong key refused; \
+             revoked guest refused) in {:.1} s.",
             total.as_secs_f64()
         );
     } else {
@@ -370,6 +389,156 @@ async fn wrong_key_attack(
         println!("  {FAIL} expected bad_seal at the issuer and no grant");
     }
     Ok(ok)
+}
+
+/// Revokes `guest` at the running issuer, waits for the lock to apply it, and has the guest
+/// (still holding its grant) try again: the lock must refuse the revoked grant's beacon
+/// (`session_revoked`, LK-REV-5), the issuer the fresh grant the guest then asks for
+/// (`guest_revoked`), with audit entries for both and a `revoked_guest` alert.
+async fn revocation(
+    site: &Site,
+    lockd: &LockdHandle,
+    guestd: &mut latchkey_guest::Guestd<latchkey_transport::radio::SimRadio>,
+    guest: &GuestSetup,
+    lock_id: LockId,
+) -> Result<bool, DemoError> {
+    let started_ms = latchkey_issuer::time::now().0;
+    let mut events = site.issuer()?.subscribe();
+    let applied_before = lockd.stats().revocations_applied;
+    let revoked = site.issuer()?.revoke_guest(guest.guest_id).await?;
+    println!(
+        "  issuer: guest {} revoked; {} live grant(s) revoked, each as a signed Revocation to its lock",
+        short(guest.guest_id),
+        revoked.len()
+    );
+    let mut stats = lockd.stats_watch();
+    let want = applied_before + revoked.len() as u64;
+    let applied = matches!(
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            stats.wait_for(|s| s.revocations_applied >= want),
+        )
+        .await,
+        Ok(Ok(_))
+    );
+    if applied {
+        println!(
+            "  lock: Revocation verified and applied; the session is gone, its tombstone kept"
+        );
+    } else {
+        println!("  {FAIL} the lock did not apply the revocation within 10 s");
+        return Ok(false);
+    }
+
+    let unlocks_before = lockd.stats().unlocks;
+    let result = guestd.unlock(lock_id).await;
+    match &result {
+        Ok(r) => println!("  guest: UNLOCKED with grant {}", short(r.grant_id)),
+        Err(e) => println!("  guest: {e}"),
+    }
+    let seen = revocation_evidence(&mut events, guest.guest_id, &revoked).await;
+    match seen.lock_refusal {
+        Some(grant) => println!(
+            "  lock: beacon of revoked grant {} refused — session_revoked; signed event to the issuer",
+            short(grant)
+        ),
+        None => println!("  {FAIL} no session_revoked event from the lock"),
+    }
+    match seen.issuer_refusal {
+        Some(r) => println!("  issuer: the fresh GrantRequest refused — {r}; no grant"),
+        None => println!("  {FAIL} the issuer refused no request of this guest"),
+    }
+    if let Some(a) = &seen.alert {
+        println!(
+            "  alert: {} ({}, score {:.1}) published on latchkey/v1/alerts",
+            a.kind.name(),
+            a.severity,
+            a.score
+        );
+    }
+
+    // What an operator sees: `latchkey-issuer audit --guest ID`.
+    let store = site.registry()?;
+    let filter = AuditFilter {
+        guest_id: Some(guest.guest_id),
+        ..AuditFilter::default()
+    };
+    let mut entries = store.audit(&filter, 50, 0)?;
+    entries.reverse();
+    println!("  audit trail of this guest (latchkey-issuer audit --guest):");
+    for e in &entries {
+        println!("    {}", e.line());
+    }
+    let audited = |kind: &str, reason: &str| {
+        entries.iter().any(|e| {
+            e.entry.at_ms >= started_ms
+                && e.entry.kind == kind
+                && e.entry.reason.as_deref() == Some(reason)
+        })
+    };
+    let audited_both = audited(kinds::REJECTION, Reason::SessionRevoked.name())
+        && audited(kinds::REQUEST_REFUSED, Reason::GuestRevoked.name());
+
+    let ok = result.is_err()
+        && lockd.stats().unlocks == unlocks_before
+        && seen.lock_refusal.is_some()
+        && seen.issuer_refusal == Some(Reason::GuestRevoked)
+        && audited_both;
+    if ok {
+        println!("  {OK} REFUSED: no unlock, no new grant; both refusals in the audit trail");
+    } else {
+        println!(
+            "  {FAIL} expected no unlock, session_revoked at the lock, guest_revoked at the issuer, \
+             both audited (audited: {audited_both})"
+        );
+    }
+    Ok(ok)
+}
+
+/// What the issuer reported after a revocation.
+#[derive(Debug, Default)]
+struct RevocationEvidence {
+    /// The revoked grant whose beacon the lock refused (`session_revoked`).
+    lock_refusal: Option<latchkey::GrantId>,
+    /// The issuer's refusal of the guest's request.
+    issuer_refusal: Option<Reason>,
+    /// The alert about it.
+    alert: Option<Alert>,
+}
+
+/// Collects, for up to 5 s, the lock's `session_revoked` event of a revoked grant, the
+/// issuer's refusal of `guest`'s request, and the `revoked_guest` alert.
+async fn revocation_evidence(
+    events: &mut broadcast::Receiver<IssuerEvent>,
+    guest: GuestId,
+    revoked: &[latchkey_issuer::RevokedGrant],
+) -> RevocationEvidence {
+    let mut seen = RevocationEvidence::default();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while seen.lock_refusal.is_none() || seen.issuer_refusal.is_none() || seen.alert.is_none() {
+            match events.recv().await {
+                Ok(IssuerEvent::LockEvent(ev))
+                    if ev.kind == EventKind::Rejection
+                        && ev.reason == Reason::SessionRevoked.code()
+                        && revoked.iter().any(|r| r.grant_id == ev.grant_id) =>
+                {
+                    seen.lock_refusal = Some(ev.grant_id);
+                }
+                Ok(IssuerEvent::RequestRefused { guest_id, reason }) if guest_id == guest => {
+                    seen.issuer_refusal.get_or_insert(reason);
+                }
+                Ok(IssuerEvent::Alert(a))
+                    if a.kind == AlertKind::RevokedGuest && a.guest_id == Some(guest) =>
+                {
+                    seen.alert.get_or_insert(a);
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+    .await;
+    seen
 }
 
 /// The reason of the first refused request from `guest` already delivered on `events`.

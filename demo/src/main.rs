@@ -9,17 +9,19 @@ use latchkey_demo::{DemoOptions, demo};
 /// The Latchkey demo: one process runs an embedded MQTT broker on a free loopback port,
 /// the issuer, a lock and a phone on one simulated Bluetooth LE air.
 ///
-/// It enrolls the phone and unlocks, printing how long each step took: getting the grant
-/// over MQTT, advertising until the lock connected, the Select, the challenge, and the
-/// response until the unlock. Then it shows two attacks being refused: a third radio
-/// re-advertising the beacon it captured during the unlock (the lock answers `replay`),
-/// and a phone enrolled with the wrong key (the issuer answers `bad_seal` and sends no
-/// grant).
+/// It enrolls the phone by QR code and unlocks, printing how long each step took: getting
+/// the grant over MQTT, advertising until the lock connected, the Select, the challenge, and
+/// the response until the unlock. Then it shows two attacks being refused: a third radio
+/// re-advertising the beacon it captured during the unlock (the lock answers `replay`), and
+/// a phone enrolled with the wrong key (the issuer answers `bad_seal` and sends no grant).
+/// Last, the operator revokes the phone, which tries again with the grant it holds: the lock
+/// refuses it (`session_revoked`), the issuer refuses a new one (`guest_revoked`), and the
+/// guest's audit trail and the alert are printed.
 ///
 /// Nothing is written outside a temporary directory, which is removed at the end.
 /// Set RUST_LOG (e.g. RUST_LOG=info) to also see the daemons' logs on stderr.
 ///
-/// Exit status: 0 when all three outcomes are as expected, 1 when one is not, 2 when the
+/// Exit status: 0 when all four outcomes are as expected, 1 when one is not, 2 when the
 /// demo could not run (e.g. a daemon failed to start).
 #[derive(Debug, Parser)]
 #[command(

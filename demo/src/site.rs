@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use latchkey::{Guest, GuestConfig, GuestId, LockId, topics};
 use latchkey_guest::{EnrollmentBundle, GuestOptions, Guestd};
+use latchkey_issuer::state::StatePaths;
+use latchkey_issuer::store::{KekSource, OpenMode, Store};
 use latchkey_issuer::{
     AddLockOptions, BrokerChoice, EnrollGuestOptions, IssuerOptions, Issuerd, IssuerdHandle,
     KeygenOptions, WebOptions,
@@ -285,6 +287,51 @@ impl Site {
             bundle_file,
             radio,
         })
+    }
+
+    /// Enrollment by QR code only, as a phone does it: `latchkey-issuer enroll-guest
+    /// --name NAME --qr-png` writes no bundle file, and the phone's bundle is what
+    /// `latchkey-guest enroll --qr-image` reads from the PNG. Returns the guest and the PNG.
+    pub fn enroll_guest_by_qr(
+        &mut self,
+        locks: &[LockId],
+        name: &str,
+    ) -> Result<(GuestSetup, PathBuf), DemoError> {
+        let radio = self.next_name("phone");
+        let png = self.dir.path().join(format!("{radio}-enrollment.png"));
+        let bundle_file = self.dir.path().join(format!("{radio}-enrollment.json"));
+        let mut opts =
+            EnrollGuestOptions::new(locks.to_vec(), &bundle_file, self.endpoint.url.to_string());
+        opts.out_file = None;
+        opts.qr_png = Some(png.clone());
+        opts.name = name.to_owned();
+        let guest_id = latchkey_issuer::enroll_guest_with(&self.issuer_state(), &opts)?;
+        let bundle = EnrollmentBundle::load_qr_png(&png)?;
+        if bundle.guest_id() != guest_id {
+            return Err(DemoError::Unexpected(format!(
+                "the QR code names guest {}, enrolled {guest_id}",
+                bundle.guest_id()
+            )));
+        }
+        bundle.save(&bundle_file)?;
+        Ok((
+            GuestSetup {
+                guest_id,
+                bundle_file,
+                radio,
+            },
+            png,
+        ))
+    }
+
+    /// The issuer's registry, opened beside the running daemon (SQLite allows readers),
+    /// for reading the audit trail and the alerts.
+    pub fn registry(&self) -> Result<Store, DemoError> {
+        Ok(Store::open(
+            &StatePaths::new(self.issuer_state()),
+            &KekSource::Auto,
+            OpenMode::Existing,
+        )?)
     }
 
     /// The lock's options, loaded from the `lock.toml` that `add-lock` wrote, with the

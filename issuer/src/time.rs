@@ -16,3 +16,11 @@ pub fn now() -> UnixMillis {
 pub(crate) fn until(now: UnixMillis, at: UnixMillis) -> Duration {
     Duration::from_millis(at.since(now))
 }
+
+/// A Unix time in ms as RFC 3339 UTC to the second (`… ms` if out of range), for people.
+pub fn show_utc_ms(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map_or_else(|| format!("{ms} ms"), |t| format!("{t:.0}"))
+}

@@ -408,7 +408,7 @@ fn print_grants(grants: &[GrantRecord], now_s: u64, by_lock: bool) {
 fn print_recent(entries: &[AuditEntry]) {
     out!("recent audit ({}):", entries.len());
     for e in entries {
-        out!("  {}", audit_line(e));
+        out!("  {}", e.line());
     }
 }
 
@@ -433,7 +433,7 @@ pub(super) fn audit(store: &Store, a: &AuditArgs) -> Result<(), IssuerdError> {
     }
     let total = store.audit_count(&filter)?;
     for e in &entries {
-        out!("{}", audit_line(e));
+        out!("{}", e.line());
     }
     eprintln!(
         "{} of {} matching entr{} (newest first{})",
@@ -447,36 +447,6 @@ pub(super) fn audit(store: &Store, a: &AuditArgs) -> Result<(), IssuerdError> {
         }
     );
     Ok(())
-}
-
-fn audit_line(e: &AuditEntry) -> String {
-    let x = &e.entry;
-    let mut parts = vec![
-        show_ms(Some(x.at_ms)),
-        format!("{:<6}", x.source.as_str()),
-        x.kind.clone(),
-    ];
-    if let Some(r) = &x.reason {
-        parts.push(format!("reason={r}"));
-    } else if let Some(c) = x.reason_code {
-        parts.push(format!("reason_code={c}"));
-    }
-    if let Some(l) = x.lock_id {
-        parts.push(format!("lock={l}"));
-    }
-    if let Some(g) = x.guest_id {
-        parts.push(format!("guest={g}"));
-    }
-    if let Some(g) = x.grant_id {
-        parts.push(format!("grant={g}"));
-    }
-    if let Some(a) = &x.actor {
-        parts.push(format!("by={a}"));
-    }
-    if let Some(d) = &x.detail {
-        parts.push(d.to_string());
-    }
-    parts.join("  ")
 }
 
 // ------------------------------------------------------------------------- alerts

@@ -81,12 +81,7 @@ pub fn parse_max_unlocks(s: &str) -> Result<u32, String> {
 
 /// A Unix time in ms as RFC 3339 UTC, for output (`-` if unknown).
 pub fn show_ms(ms: Option<u64>) -> String {
-    match ms.and_then(|ms| i64::try_from(ms).ok()) {
-        Some(ms) => jiff::Timestamp::from_millisecond(ms)
-            .map(|t| format!("{t:.0}"))
-            .unwrap_or_else(|_| format!("{ms} ms")),
-        None => "-".to_owned(),
-    }
+    ms.map_or_else(|| "-".to_owned(), crate::time::show_utc_ms)
 }
 
 /// A Unix time in s as RFC 3339 UTC, for output (`-` if unknown).

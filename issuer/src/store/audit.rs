@@ -197,6 +197,38 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// One line for people: time (UTC), source, kind, then the fields that are set
+    /// (`audit`, `show-guest`, `show-lock`, the demo).
+    pub fn line(&self) -> String {
+        let x = &self.entry;
+        let mut parts = vec![
+            crate::time::show_utc_ms(x.at_ms),
+            format!("{:<6}", x.source.as_str()),
+            x.kind.clone(),
+        ];
+        if let Some(r) = &x.reason {
+            parts.push(format!("reason={r}"));
+        } else if let Some(c) = x.reason_code {
+            parts.push(format!("reason_code={c}"));
+        }
+        if let Some(l) = x.lock_id {
+            parts.push(format!("lock={l}"));
+        }
+        if let Some(g) = x.guest_id {
+            parts.push(format!("guest={g}"));
+        }
+        if let Some(g) = x.grant_id {
+            parts.push(format!("grant={g}"));
+        }
+        if let Some(a) = &x.actor {
+            parts.push(format!("by={a}"));
+        }
+        if let Some(d) = &x.detail {
+            parts.push(d.to_string());
+        }
+        parts.join("  ")
+    }
+
     /// As JSON (ids as hex, times as Unix ms).
     pub fn to_json(&self) -> serde_json::Value {
         let e = &self.entry;
