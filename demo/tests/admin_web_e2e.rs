@@ -31,8 +31,6 @@ use latchkey_demo::{GuestSetup, Site};
 use latchkey_guest::EnrollmentBundle;
 use latchkey_issuer::IssuerEvent;
 use latchkey_issuer::password::hash_new_password;
-use latchkey_issuer::state::StatePaths;
-use latchkey_issuer::store::{KekSource, OpenMode, Store};
 use latchkey_transport::broker::EmbeddedBroker;
 use latchkey_transport::radio::SimAir;
 use support::{wait_event, wait_stats};
@@ -56,11 +54,7 @@ async fn an_operator_enrolls_a_guest_who_unlocks_then_revokes_its_grant_at_the_l
     site.serve_admin_web();
     // The operator, through the registry (what `admin-user add` writes).
     {
-        let mut store = Store::open(
-            &StatePaths::new(site.issuer_state()),
-            &KekSource::Auto,
-            OpenMode::Existing,
-        )?;
+        let mut store = site.registry()?;
         store.add_admin_user(OPERATOR, &hash_new_password(PASSWORD)?, 0, "test")?;
     }
     site.start_issuer().await?;

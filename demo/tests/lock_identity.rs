@@ -13,8 +13,7 @@ use latchkey::{GrantId, Lock, LockConfig, LockId, Reason, SessionId, topics};
 use latchkey_demo::{LockSetup, Site};
 use latchkey_issuer::IssuerEvent;
 use latchkey_issuer::keys::{load_private_key, load_public_key};
-use latchkey_issuer::state::StatePaths;
-use latchkey_issuer::store::{AuditFilter, KekSource, OpenMode, Store, kinds};
+use latchkey_issuer::store::{AuditFilter, kinds};
 use latchkey_transport::mqtt::{MqttClient, QoS};
 use support::mosquitto::Mode;
 use support::{Env, WAIT};
@@ -74,14 +73,7 @@ async fn until(
 }
 
 fn audit_count(site: &Site, filter: &AuditFilter) -> u64 {
-    Store::open(
-        &StatePaths::new(site.issuer_state()),
-        &KekSource::Auto,
-        OpenMode::Existing,
-    )
-    .unwrap()
-    .audit_count(filter)
-    .unwrap()
+    site.registry().unwrap().audit_count(filter).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
