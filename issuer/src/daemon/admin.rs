@@ -228,18 +228,13 @@ fn grant_view(
 
 fn audit_view(e: store::AuditEntry) -> AuditEntry {
     let n = e.entry;
-    let source = match n.source {
-        AuditSource::Issuer => crate::web::AuditSource::Issuer,
-        AuditSource::Lock => crate::web::AuditSource::Lock,
-        AuditSource::Admin => crate::web::AuditSource::Admin,
-    };
     let reason = n
         .reason
         .or_else(|| n.reason_code.map(|c| format!("reason_{c}")));
     AuditEntry {
         id: u64::try_from(e.id).unwrap_or(0),
         at_ms: n.at_ms,
-        source,
+        source: n.source,
         kind: n.kind,
         reason,
         actor: n.actor,
@@ -392,7 +387,7 @@ impl AdminBackend for DaemonBackend {
             grant_id: filter.grant_id,
             kind: filter.kind.clone(),
             reason: filter.reason.clone(),
-            source: filter.source.and_then(|s| AuditSource::parse(s.as_str())),
+            source: filter.source,
             since_ms: filter.from_ms,
             until_ms: filter.until_ms,
         };

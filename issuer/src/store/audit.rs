@@ -61,8 +61,11 @@ pub enum AuditSource {
 }
 
 impl AuditSource {
+    /// Every source, in the order the admin web's filter lists them.
+    pub const ALL: [AuditSource; 3] = [AuditSource::Issuer, AuditSource::Lock, AuditSource::Admin];
+
     /// The column value.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Issuer => "issuer",
             Self::Lock => "lock",

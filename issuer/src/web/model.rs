@@ -270,35 +270,8 @@ impl GrantView {
     }
 }
 
-/// Who wrote an audit record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuditSource {
-    /// The issuer (requests, grants, revocations).
-    Issuer,
-    /// A lock (verified lock events and statuses).
-    Lock,
-    /// An operator through the admin web or the CLI.
-    Admin,
-}
-
-impl AuditSource {
-    /// Every source, in the order the filter lists them.
-    pub const ALL: [AuditSource; 3] = [AuditSource::Issuer, AuditSource::Lock, AuditSource::Admin];
-
-    /// The stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AuditSource::Issuer => "issuer",
-            AuditSource::Lock => "lock",
-            AuditSource::Admin => "admin",
-        }
-    }
-
-    /// The source named `name`, if any.
-    pub fn parse(name: &str) -> Option<AuditSource> {
-        AuditSource::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-}
+/// Who wrote an audit record: the registry's own type.
+pub use crate::store::AuditSource;
 
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
