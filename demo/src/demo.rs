@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use latchkey::crypto::EnrollmentKey;
 use latchkey::frame::EventKind;
-use latchkey::{GuestId, LockId, Reason};
-use latchkey_guest::{EnrollmentBundle, GuestError, UnlockReport};
-use latchkey_issuer::IssuerEvent;
+use latchkey::{GrantId, GuestId, LockId, Reason};
+use latchkey_guest::{EnrollmentBundle, GuestError, Guestd, UnlockReport};
 use latchkey_issuer::anomaly::{Alert, AlertKind};
 use latchkey_issuer::store::{AuditFilter, kinds};
+use latchkey_issuer::{IssuerEvent, RevokedGrant};
 use latchkey_lock::LockdHandle;
 use latchkey_transport::broker::EmbeddedBroker;
 use latchkey_transport::mqtt::MqttUrl;
-use latchkey_transport::radio::{SimAir, SimAirConfig};
+use latchkey_transport::radio::{SimAir, SimAirConfig, SimRadio};
 use tokio::sync::broadcast;
 
 use crate::attack::{Replayer, Sniffer};
@@ -398,7 +398,7 @@ async fn wrong_key_attack(
 async fn revocation(
     site: &Site,
     lockd: &LockdHandle,
-    guestd: &mut latchkey_guest::Guestd<latchkey_transport::radio::SimRadio>,
+    guestd: &mut Guestd<SimRadio>,
     guest: &GuestSetup,
     lock_id: LockId,
 ) -> Result<bool, DemoError> {
@@ -499,7 +499,7 @@ async fn revocation(
 #[derive(Debug, Default)]
 struct RevocationEvidence {
     /// The revoked grant whose beacon the lock refused (`session_revoked`).
-    lock_refusal: Option<latchkey::GrantId>,
+    lock_refusal: Option<GrantId>,
     /// The issuer's refusal of the guest's request.
     issuer_refusal: Option<Reason>,
     /// The alert about it.
@@ -511,7 +511,7 @@ struct RevocationEvidence {
 async fn revocation_evidence(
     events: &mut broadcast::Receiver<IssuerEvent>,
     guest: GuestId,
-    revoked: &[latchkey_issuer::RevokedGrant],
+    revoked: &[RevokedGrant],
 ) -> RevocationEvidence {
     let mut seen = RevocationEvidence::default();
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
